@@ -1,0 +1,31 @@
+/* The nexo-update command line (contracts §2). */
+#ifndef NX_CLI_H
+#define NX_CLI_H
+
+#include "config.h"
+#include "engine.h"
+#include "fault.h"
+#include "log.h"
+
+struct cli {
+    nx_out out;
+    const char *config_path;
+    int yes;
+    int dry_run;
+    nx_faults *faults;
+    nx_config *cfg;
+};
+
+/* Load the configuration (-c, $NEXO_UPDATE_CONFIG, built-in default);
+ * NULL after printing the error. */
+nx_config *cli_config(struct cli *c);
+/* Ask "question [y/N]" unless -y; refuses (exit 2) when stdin is not a
+ * terminal. Returns 1 yes, 0 no, -1 refused. */
+int cli_confirm(struct cli *c, const char *question);
+/* Print a JSON document on stdout (reference stolen). */
+void cli_print_json(json_t *doc);
+
+int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_pipeline(struct cli *c, int argc, char **argv);
+
+#endif

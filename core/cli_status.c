@@ -1,0 +1,263 @@
+/* nexo-update status */
+#include "cli.h"
+#include "journal.h"
+#include "lock.h"
+#include "phpver.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static json_t *version_of(const char *file)
+{
+    nx_err e;
+    if (access(file, F_OK) != 0)
+        return json_pack("{s:s, s:n}", "file", file, "version");
+    json_t *v = nx_phpver_load(file, &e);
+    if (!v)
+        return json_pack("{s:s, s:n, s:s}", "file", file, "version", "error", e.msg);
+    json_t *ver = json_object_get(v, "version");
+    json_t *out = json_pack("{s:s, s:O}", "file", file, "version", ver ? ver : json_null());
+    json_decref(v);
+    return out;
+}
+
+static json_t *plugins(const char *root)
+{
+    json_t *arr = json_array();
+    char *dir = nx_path_join(root, "modules/plugins");
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(dir);
+        return arr;
+    }
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        names = nx_xrealloc(names, (n + 1) * sizeof *names);
+        names[n++] = nx_xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, (int (*)(const void *, const void *))strcmp);
+    for (size_t i = 0; i < n; i++) {
+        char *f = nx_xasprintf("%s/%s/version.php", dir, names[i]);
+        json_t *v = version_of(f);
+        json_object_set_new(v, "slug", json_string(names[i]));
+        json_array_append_new(arr, v);
+        free(f);
+        free(names[i]);
+    }
+    free(names);
+    free(dir);
+    return arr;
+}
+
+static json_t *maintenance(const char *root)
+{
+    char *f = nx_path_join(root, "MAINTENANCE");
+    json_t *m;
+    char *text = NULL;
+    nx_err e;
+    if (access(f, F_OK) != 0) {
+        m = json_pack("{s:b}", "on", 0);
+    } else if (nx_read_file(f, &text, NULL, 65536, &e) == 0) {
+        json_t *parsed = json_loads(text, 0, NULL);
+        m = json_pack("{s:b, s:s, s:o}", "on", 1, "file", f, "record",
+                      parsed ? parsed : json_string(text));
+    } else {
+        m = json_pack("{s:b, s:s}", "on", 1, "file", f);
+    }
+    free(text);
+    free(f);
+    return m;
+}
+
+/* What the journal says of an interrupted update. */
+static json_t *interrupted(const char *state)
+{
+    char *cur = nx_journal_current(state);
+    json_t *records = NULL;
+    nx_err e;
+    int torn = 0;
+    if (access(cur, F_OK) != 0) {
+        free(cur);
+        return json_null();
+    }
+    if (nx_journal_read(cur, &records, &torn, &e) != 0) {
+        json_t *r = json_pack("{s:s, s:s}", "journal", cur, "error", e.msg);
+        free(cur);
+        return r;
+    }
+    json_t *begin = json_array_get(records, 0);
+    json_t *info = json_object_get(begin, "info");
+    json_t *steps = json_object_get(json_object_get(begin, "pipeline"), "steps");
+    size_t n = json_array_size(steps);
+    const char **status = nx_xcalloc(n ? n : 1, sizeof *status);
+    for (size_t i = 0; i < n; i++)
+        status[i] = "pending";
+    const char *phase = "running";
+    size_t k;
+    json_t *rec;
+    json_array_foreach(records, k, rec) {
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        json_int_t i = json_integer_value(json_object_get(rec, "step"));
+        int has = json_is_integer(json_object_get(rec, "step")) && i >= 0 && (size_t)i < n;
+        if (!ev)
+            continue;
+        if (strcmp(ev, "commit-begin") == 0)
+            phase = "finalizing";
+        else if (strcmp(ev, "end") == 0)
+            phase = "ended";
+        else if (has && strcmp(ev, "step-start") == 0)
+            status[i] = "started";
+        else if (has && strcmp(ev, "step-done") == 0)
+            status[i] = "done";
+        else if (has && strcmp(ev, "step-failed") == 0)
+            status[i] = "failed";
+        else if (has && strcmp(ev, "undo-start") == 0) {
+            status[i] = "undoing";
+            phase = "rolling back";
+        } else if (has && strcmp(ev, "undo-done") == 0)
+            status[i] = "undone";
+        else if (has && strcmp(ev, "undo-failed") == 0)
+            status[i] = "undo failed";
+    }
+    json_t *js = json_array(), *undo = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(steps, i), "name"));
+        json_array_append_new(js, json_pack("{s:s, s:s}", "name", name ? name : "?", "status",
+                                            status[i]));
+    }
+    for (size_t i = n; i-- > 0;) {
+        if (strcmp(status[i], "pending") != 0 && strcmp(status[i], "undone") != 0)
+            json_array_append(undo, json_object_get(json_array_get(js, i), "name"));
+    }
+    long long t = json_integer_value(json_object_get(begin, "t"));
+    json_t *out = json_pack(
+        "{s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s, s:s, s:o, s:o, s:O?}", "update_id",
+        json_string_value(json_object_get(begin, "id")), "component",
+        json_string_value(json_object_get(info, "component")), "from_version",
+        json_string_value(json_object_get(info, "from_version")), "to_version",
+        json_string_value(json_object_get(info, "to_version")), "pipeline",
+        json_string_value(json_object_get(info, "pipeline")), "started_at", (json_int_t)(t / 1000),
+        "phase", phase, "journal", cur, "steps", js, "recover_would",
+        strcmp(phase, "finalizing") == 0 ? json_string("finish finalizing") : undo, "pid",
+        json_object_get(begin, "pid"));
+    if (strcmp(phase, "finalizing") == 0)
+        json_decref(undo);
+    free(status);
+    free(cur);
+    json_decref(records);
+    return out;
+}
+
+static void print_text(json_t *s)
+{
+    json_t *core = json_object_get(s, "core");
+    printf("config:       %s\n", json_string_value(json_object_get(s, "config")));
+    printf("site root:    %s\n", json_string_value(json_object_get(s, "root")));
+    const char *cv = json_string_value(json_object_get(core, "version"));
+    const char *cerr = json_string_value(json_object_get(core, "error"));
+    printf("core:         %s (%s)\n", cv ? cv : cerr ? cerr : "not found",
+           json_string_value(json_object_get(core, "file")));
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(s, "plugins"), i, p) {
+        const char *v = json_string_value(json_object_get(p, "version"));
+        const char *pe = json_string_value(json_object_get(p, "error"));
+        printf("plugin:       %s %s\n", json_string_value(json_object_get(p, "slug")),
+               v ? v : pe ? pe : "(no version.php)");
+    }
+    json_t *m = json_object_get(s, "maintenance");
+    if (json_is_true(json_object_get(m, "on")))
+        printf("maintenance:  ON (%s)\n", json_string_value(json_object_get(m, "file")));
+    else
+        printf("maintenance:  off\n");
+    json_t *l = json_object_get(s, "lock");
+    if (json_is_true(json_object_get(l, "held")))
+        printf("lock:         held by pid %lld%s%s\n",
+               (long long)json_integer_value(json_object_get(l, "pid")),
+               json_string_length(json_object_get(l, "update_id")) ? ", update " : "",
+               json_string_value(json_object_get(l, "update_id")));
+    else
+        printf("lock:         free\n");
+    json_t *u = json_object_get(s, "interrupted");
+    if (json_is_null(u) || !u) {
+        printf("interrupted:  none\n");
+        return;
+    }
+    if (json_object_get(u, "error")) {
+        printf("interrupted:  unreadable journal: %s\n",
+               json_string_value(json_object_get(u, "error")));
+        return;
+    }
+    time_t t = (time_t)json_integer_value(json_object_get(u, "started_at"));
+    char ts[64];
+    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+    const char *from = json_string_value(json_object_get(u, "from_version"));
+    const char *to = json_string_value(json_object_get(u, "to_version"));
+    printf("interrupted:  update %s (%s%s%s%s%s), pipeline '%s', started %s, %s\n",
+           json_string_value(json_object_get(u, "update_id")),
+           json_string_value(json_object_get(u, "component")), from || to ? " " : "",
+           from ? from : "", from || to ? " -> " : "", to ? to : "",
+           json_string_value(json_object_get(u, "pipeline")), ts,
+           json_string_value(json_object_get(u, "phase")));
+    json_array_foreach(json_object_get(u, "steps"), i, p)
+        printf("              %-20s %s\n", json_string_value(json_object_get(p, "name")),
+               json_string_value(json_object_get(p, "status")));
+    json_t *w = json_object_get(u, "recover_would");
+    if (json_is_string(w)) {
+        printf("              'nexo-update recover' will %s\n", json_string_value(w));
+    } else {
+        printf("              'nexo-update recover' will undo:");
+        json_array_foreach(w, i, p)
+            printf(" %s", json_string_value(p));
+        printf("%s\n", json_array_size(w) ? "" : " nothing (then close the journal)");
+    }
+}
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "nexo-update: status takes no arguments\n");
+        return NX_EXIT_USAGE;
+    }
+    nx_config *cfg = cli_config(c);
+    if (!cfg)
+        return NX_EXIT_FAILED;
+    const char *root = nx_config_get(cfg, "site", "root");
+    const char *state = nx_config_get(cfg, "paths", "state");
+    if (!root) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s: [site] root is not set", nx_config_file(cfg));
+        return NX_EXIT_FAILED;
+    }
+    char *corefile = nx_path_join(root, "core/version.php");
+    long pid = 0;
+    char id[200] = "";
+    nx_err e;
+    int held = nx_lock_probe(state, &pid, id, sizeof id, &e);
+    json_t *lock = held < 0 ? json_pack("{s:b, s:s}", "held", 0, "error", e.msg)
+                   : held ? json_pack("{s:b, s:I, s:s}", "held", 1, "pid", (json_int_t)pid,
+                                      "update_id", id)
+                          : json_pack("{s:b}", "held", 0);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "config",
+                          nx_config_file(cfg), "root", root, "state_dir", state, "core",
+                          version_of(corefile), "plugins", plugins(root), "maintenance",
+                          maintenance(root), "lock", lock, "interrupted", interrupted(state));
+    free(corefile);
+    if (c->out.json)
+        cli_print_json(s);
+    else {
+        print_text(s);
+        json_decref(s);
+    }
+    return NX_EXIT_OK;
+}

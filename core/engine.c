@@ -1,0 +1,343 @@
+#include "engine.h"
+#include "buildconf.h"
+#include "lock.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Per-step progress of an update, as the journal tells it. */
+struct stepst {
+    int started, done, undone, undo_started, commit_done;
+};
+
+void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline *pl,
+                 nx_faults *faults, json_t *info)
+{
+    memset(r, 0, sizeof *r);
+    r->out = out;
+    r->cfg = cfg;
+    r->pl = pl;
+    r->faults = faults;
+    r->info = info ? json_incref(info) : json_object();
+    r->shared = json_object();
+    r->states = json_array();
+    r->ctx = nx_xcalloc(pl->nsteps ? pl->nsteps : 1, sizeof *r->ctx);
+    for (size_t i = 0; i < pl->nsteps; i++) {
+        json_array_append_new(r->states, json_object());
+        r->ctx[i].run = r;
+        r->ctx[i].idx = i;
+        r->ctx[i].phase = "none";
+    }
+    r->hostctx.run = r;
+    r->hostctx.idx = (size_t)-1;
+    r->hostctx.phase = "host";
+    r->started_ms = nx_mono_ms();
+}
+
+void nx_run_free(nx_run *r)
+{
+    for (size_t i = 0; r->ctx && i < r->pl->nsteps; i++) {
+        const struct nexo_step_module *m = r->pl->steps[i].mod ? r->pl->steps[i].mod->step : NULL;
+        if (m && m->cleanup) {
+            r->ctx[i].phase = "cleanup";
+            m->cleanup(&nx_host_table, &r->ctx[i]);
+        }
+    }
+    if (r->db_state == 1 && r->db.driver)
+        r->db.driver->disconnect(r->db.conn);
+    nx_module_unload(r->driver);
+    json_decref(r->info);
+    json_decref(r->shared);
+    json_decref(r->states);
+    free(r->ctx);
+    memset(r, 0, sizeof *r);
+}
+
+static const char *sname(const nx_run *r, size_t i)
+{
+    return r->pl->steps[i].name;
+}
+
+static const struct nexo_step_module *smod(const nx_run *r, size_t i)
+{
+    return r->pl->steps[i].mod->step;
+}
+
+/* Call one of a step's functions with a fresh message buffer. */
+static int call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
+{
+    struct nexo_ctx *c = &r->ctx[i];
+    c->phase = phase;
+    c->has_msg = 0;
+    c->msg[0] = '\0';
+    if (strcmp(phase, "run") == 0)
+        c->checkpoints = 0;
+    int rc = fn(&nx_host_table, c);
+    nx_progress_end(r->out, &c->prog);
+    if (rc != 0 && !c->has_msg)
+        snprintf(c->msg, sizeof c->msg, "%s failed: %s", phase, nx_host_table.strerror(rc));
+    if (rc > 0)
+        rc = NEXO_ERROR;
+    return rc;
+}
+
+static int injected(nx_run *r, size_t i, enum nx_point p)
+{
+    if (nx_fault_hit(r->faults, sname(r, i), p, 0) != NX_FAIL)
+        return 0;
+    snprintf(r->ctx[i].msg, sizeof r->ctx[i].msg, "NEXO_FAULT: injected failure at %s",
+             nx_point_name(p));
+    return NEXO_EINJECTED;
+}
+
+static void jlog(nx_run *r, const char *ev, json_t *fields)
+{
+    nx_err e;
+    if (r->j && nx_journal_append(r->j, ev, fields, &e) != 0)
+        nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+    else if (!r->j)
+        json_decref(fields);
+}
+
+static json_t *stepf(size_t i)
+{
+    return json_pack("{s:I}", "step", (json_int_t)i);
+}
+
+int nx_engine_validate(nx_run *r, nx_err *e)
+{
+    for (size_t i = 0; i < r->pl->nsteps; i++) {
+        const struct nexo_step_module *m = smod(r, i);
+        if (!m->validate)
+            continue;
+        if (call(r, i, "validate", m->validate) != 0) {
+            nx_seterr(e, "[%s] %s", sname(r, i), r->ctx[i].msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int nx_engine_plan(nx_run *r, nx_err *e)
+{
+    for (size_t i = 0; i < r->pl->nsteps; i++) {
+        const struct nexo_step_module *m = smod(r, i);
+        nx_log(r->out, NEXO_LOG_INFO, NULL, "step %zu/%zu [%s]: %s %s (%s)", i + 1,
+               r->pl->nsteps, sname(r, i), m->name, m->version, r->pl->steps[i].module_path);
+        if (m->plan && call(r, i, "plan", m->plan) != 0) {
+            nx_seterr(e, "[%s] %s", sname(r, i), r->ctx[i].msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Run step i: 0 or a negative code (message in ctx). */
+static int run_step(nx_run *r, size_t i)
+{
+    const struct nexo_step_module *m = smod(r, i);
+    long long t0 = nx_mono_ms();
+    nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "running (%zu/%zu)", i + 1, r->pl->nsteps);
+    jlog(r, "step-start", json_pack("{s:I, s:s}", "step", (json_int_t)i, "name", sname(r, i)));
+    int rc = injected(r, i, NX_BEFORE_RUN);
+    if (rc == 0)
+        rc = call(r, i, "run", m->run);
+    if (rc == 0)
+        rc = injected(r, i, NX_AFTER_RUN);
+    long long ms = nx_mono_ms() - t0;
+    if (rc == 0) {
+        jlog(r, "step-done", json_pack("{s:I, s:I}", "step", (json_int_t)i, "ms", ms));
+        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "done in %.1f s", (double)ms / 1000.0);
+    } else {
+        jlog(r, "step-failed", json_pack("{s:I, s:s}", "step", (json_int_t)i, "error",
+                                         r->ctx[i].msg));
+        nx_log(r->out, NEXO_LOG_ERROR, sname(r, i), "%s", r->ctx[i].msg);
+    }
+    return rc;
+}
+
+static int undo_step(nx_run *r, size_t i)
+{
+    const struct nexo_step_module *m = smod(r, i);
+    nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undoing");
+    jlog(r, "undo-start", stepf(i));
+    int rc = injected(r, i, NX_BEFORE_UNDO);
+    if (rc == 0)
+        rc = call(r, i, "undo", m->undo);
+    if (rc == 0)
+        rc = injected(r, i, NX_AFTER_UNDO);
+    if (rc == 0) {
+        jlog(r, "undo-done", stepf(i));
+        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undone");
+    } else {
+        jlog(r, "undo-failed", json_pack("{s:I, s:s}", "step", (json_int_t)i, "error",
+                                         r->ctx[i].msg));
+        nx_log(r->out, NEXO_LOG_ERROR, sname(r, i), "undo failed: %s", r->ctx[i].msg);
+    }
+    return rc;
+}
+
+/* Undo, from the last to the first, every step that started and is not
+ * undone yet. Stops at the first undo that fails: what came before it may
+ * depend on it (maintenance mode must not end before files are back). */
+static int unwind(nx_run *r, struct stepst *st)
+{
+    for (size_t k = r->pl->nsteps; k-- > 0;) {
+        if (!st[k].started || st[k].undone)
+            continue;
+        if (undo_step(r, k) != 0)
+            return -1;
+        st[k].undone = 1;
+    }
+    return 0;
+}
+
+static void commit_all(nx_run *r, struct stepst *st)
+{
+    jlog(r, "commit-begin", NULL);
+    for (size_t i = 0; i < r->pl->nsteps; i++) {
+        const struct nexo_step_module *m = smod(r, i);
+        if (st[i].commit_done)
+            continue;
+        if (m->commit && call(r, i, "commit", m->commit) != 0)
+            nx_log(r->out, NEXO_LOG_WARN, sname(r, i),
+                   "finalizing failed (the update stands): %s", r->ctx[i].msg);
+        jlog(r, "commit-done", stepf(i));
+        st[i].commit_done = 1;
+    }
+}
+
+static int changed_site(const nx_run *r, const struct stepst *st)
+{
+    for (size_t i = 0; i < r->pl->nsteps; i++)
+        if (st[i].started && !(smod(r, i)->flags & NEXO_STEP_PRECHECK))
+            return 1;
+    return 0;
+}
+
+static int finish(nx_run *r, const char *outcome, json_t *fields, int code)
+{
+    nx_err e;
+    if (nx_journal_end(r->j, outcome, fields, &e) != 0) {
+        nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        return NX_EXIT_ROLLBACK_FAILED;
+    }
+    return code;
+}
+
+static int after_failure(nx_run *r, struct stepst *st, const char *error)
+{
+    int changed = changed_site(r, st);
+    if (unwind(r, st) != 0) {
+        nx_log(r->out, NEXO_LOG_ERROR, NULL,
+               "the rollback did not complete; the journal %s keeps what is left to undo: "
+               "fix the cause, then run 'nexo-update recover'", nx_journal_path(r->j));
+        return NX_EXIT_ROLLBACK_FAILED;
+    }
+    json_t *f = json_pack("{s:b, s:s?, s:b}", "changed", changed, "error", error, "recovered",
+                          r->recovering);
+    return finish(r, "rolled_back", f, changed ? NX_EXIT_ROLLED_BACK : NX_EXIT_FAILED);
+}
+
+int nx_engine_execute(nx_run *r)
+{
+    size_t n = r->pl->nsteps;
+    struct stepst *st = nx_xcalloc(n, sizeof *st);
+    int code;
+    for (size_t i = 0; i < n; i++) {
+        st[i].started = 1;
+        if (run_step(r, i) != 0) {
+            char *err = nx_xasprintf("[%s] %s", sname(r, i), r->ctx[i].msg);
+            code = after_failure(r, st, err);
+            free(err);
+            goto out;
+        }
+        st[i].done = 1;
+    }
+    commit_all(r, st);
+    code = finish(r, "success", NULL, NX_EXIT_OK);
+out:
+    free(st);
+    return code;
+}
+
+static int step_of(const json_t *rec, size_t n, size_t *i)
+{
+    json_t *s = json_object_get(rec, "step");
+    if (!json_is_integer(s) || json_integer_value(s) < 0 || (size_t)json_integer_value(s) >= n)
+        return -1;
+    *i = (size_t)json_integer_value(s);
+    return 0;
+}
+
+/* Rebuild step progress and journaled state from the records. */
+static int replay(nx_run *r, const json_t *records, struct stepst *st, int *commit_begun)
+{
+    size_t n = r->pl->nsteps, idx;
+    json_t *rec;
+    json_array_foreach(records, idx, rec) {
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        size_t i = 0;
+        if (!ev)
+            return -1;
+        if (strcmp(ev, "commit-begin") == 0) {
+            *commit_begun = 1;
+            continue;
+        }
+        if (strcmp(ev, "begin") == 0 || strcmp(ev, "end") == 0 || strcmp(ev, "recover") == 0)
+            continue;
+        if (step_of(rec, n, &i) != 0)
+            return -1;
+        const char *key = json_string_value(json_object_get(rec, "key"));
+        json_t *val = json_object_get(rec, "value");
+        if (strcmp(ev, "step-start") == 0)
+            st[i].started = 1;
+        else if (strcmp(ev, "step-done") == 0)
+            st[i].done = 1;
+        else if (strcmp(ev, "undo-start") == 0)
+            st[i].undo_started = 1;
+        else if (strcmp(ev, "undo-done") == 0)
+            st[i].undone = 1;
+        else if (strcmp(ev, "commit-done") == 0)
+            st[i].commit_done = 1;
+        else if ((strcmp(ev, "state") == 0 || strcmp(ev, "shared") == 0) && key) {
+            json_t *obj = strcmp(ev, "state") == 0 ? json_array_get(r->states, i) : r->shared;
+            if (json_is_string(val))
+                json_object_set(obj, key, val);
+            else
+                json_object_del(obj, key);
+        }
+    }
+    return 0;
+}
+
+int nx_engine_resume(nx_run *r, const json_t *records)
+{
+    size_t n = r->pl->nsteps;
+    struct stepst *st = nx_xcalloc(n, sizeof *st);
+    int commit_begun = 0, code;
+    if (replay(r, records, st, &commit_begun) != 0) {
+        nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s: a record names no step of this update",
+               nx_journal_path(r->j));
+        free(st);
+        return NX_EXIT_ROLLBACK_FAILED;
+    }
+    jlog(r, "recover", json_pack("{s:i}", "pid", (int)getpid()));
+    if (commit_begun) {
+        nx_log(r->out, NEXO_LOG_INFO, NULL,
+               "every step had succeeded: finishing the update (finalize)");
+        commit_all(r, st);
+        code = finish(r, "success", json_pack("{s:b}", "recovered", 1), NX_EXIT_OK);
+    } else {
+        code = after_failure(r, st, "interrupted");
+        if (code == NX_EXIT_ROLLED_BACK || code == NX_EXIT_FAILED)
+            code = NX_EXIT_OK;
+    }
+    free(st);
+    return code;
+}

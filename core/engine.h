@@ -1,0 +1,91 @@
+/* The engine: runs a pipeline's steps in order, unwinds on failure,
+ * finalizes on success, and finishes an interrupted update from its
+ * journal (see docs/architecture.md). */
+#ifndef NX_ENGINE_H
+#define NX_ENGINE_H
+
+#include <jansson.h>
+#include <nexo/step.h>
+#include <nexo/driver.h>
+#include "config.h"
+#include "fault.h"
+#include "journal.h"
+#include "log.h"
+#include "pipeline.h"
+
+struct nx_run;
+
+/* The context handed to modules with every call. */
+struct nexo_ctx {
+    struct nx_run *run;
+    size_t idx;             /* step index, or (size_t)-1 for the host itself */
+    const char *phase;
+    char msg[NX_ERRLEN];
+    int has_msg;
+    unsigned checkpoints;   /* reported during the current run */
+    nx_progress prog;
+};
+
+/* Exit codes (contracts §2). */
+enum {
+    NX_EXIT_OK = 0,
+    NX_EXIT_FAILED = 1,
+    NX_EXIT_USAGE = 2,
+    NX_EXIT_ROLLED_BACK = 3,
+    NX_EXIT_ROLLBACK_FAILED = 4,
+    NX_EXIT_LOCKED = 5,
+    NX_EXIT_UPDATES = 100
+};
+
+typedef struct nx_run {
+    const nx_out *out;
+    const nx_config *cfg;
+    nx_pipeline *pl;
+    nx_journal *j;
+    nx_faults *faults;
+    json_t *info;       /* facts: update_id, component, ... (strings) */
+    json_t *shared;     /* shared journaled state */
+    json_t *states;     /* per step: object of journaled state */
+    struct nexo_ctx *ctx;
+    struct nexo_ctx hostctx;
+    int dry_run;
+    int recovering;
+    nx_module *driver;
+    struct nexo_db db;
+    int db_state;       /* 0 untried, 1 open, -1 failed */
+    long long started_ms;
+    long long maint_ms; /* reserved for maintenance accounting */
+} nx_run;
+
+extern const struct nexo_host nx_host_table;
+
+/* Set up a run over a loaded pipeline (modules loaded). */
+void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline *pl,
+                 nx_faults *faults, json_t *info);
+void nx_run_free(nx_run *r);
+
+/* validate every step (phase "validate"): 0 or -1 with e naming the step. */
+int nx_engine_validate(nx_run *r, nx_err *e);
+/* plan every step for --dry-run. */
+int nx_engine_plan(nx_run *r, nx_err *e);
+/* Run with r->j open and the begin record written: returns an exit code
+ * (0, 1, 3, 4) and closes the journal when the update is over. */
+int nx_engine_execute(nx_run *r);
+/* Finish an interrupted update from its records (r->j reopened):
+ * unwind, or roll forward when its commit phase had begun. */
+int nx_engine_resume(nx_run *r, const json_t *records);
+
+/* Command-level entry points (lock, journal, work folder). */
+struct nx_update_req {
+    const char *pipeline;   /* path of the pipeline file */
+    const char *component;  /* "core", "plugin:SLUG", ... */
+    const char *from;       /* may be NULL */
+    const char *to;         /* may be NULL */
+    json_t *params;         /* extra facts ("param.NAME"), may be NULL */
+    int dry_run;
+};
+int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
+                  nx_faults *faults);
+int nx_update_recover(const nx_out *out, const nx_config *cfg, nx_faults *faults);
+
+#endif

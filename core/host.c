@@ -1,0 +1,239 @@
+/* The services the host hands to modules (struct nexo_host). */
+#include "engine.h"
+#include "buildconf.h"
+#include "loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *step_name(const nexo_ctx *c)
+{
+    if (c->idx == (size_t)-1)
+        return "nexo-update";
+    return c->run->pl->steps[c->idx].name;
+}
+
+static void h_vlog(nexo_ctx *c, int level, const char *fmt, va_list ap)
+{
+    nx_progress_end(c->run->out, &c->prog);
+    nx_vlog(c->run->out, level, step_name(c), fmt, ap);
+}
+
+static void h_log(nexo_ctx *c, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    h_vlog(c, level, fmt, ap);
+    va_end(ap);
+}
+
+static void h_progress(nexo_ctx *c, const char *what, uint64_t done, uint64_t total)
+{
+    nx_progress_draw(c->run->out, &c->prog, step_name(c), what ? what : "", done, total);
+}
+
+static int h_fail(nexo_ctx *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+    c->has_msg = 1;
+    return code;
+}
+
+static const char *h_setting(nexo_ctx *c, const char *key)
+{
+    if (c->idx == (size_t)-1 || !key)
+        return NULL;
+    return nx_step_setting(&c->run->pl->steps[c->idx], key);
+}
+
+static const char *h_config(nexo_ctx *c, const char *section, const char *key)
+{
+    if (!section || !key)
+        return NULL;
+    return nx_config_get(c->run->cfg, section, key);
+}
+
+static const char *h_info(nexo_ctx *c, const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcmp(name, "step") == 0)
+        return c->idx == (size_t)-1 ? NULL : step_name(c);
+    if (strcmp(name, "phase") == 0)
+        return c->phase;
+    if (strcmp(name, "dry_run") == 0)
+        return c->run->dry_run ? "1" : "0";
+    if (strcmp(name, "recovering") == 0)
+        return c->run->recovering ? "1" : "0";
+    if (strcmp(name, "root") == 0)
+        return nx_config_get(c->run->cfg, "site", "root");
+    if (strcmp(name, "state_dir") == 0)
+        return nx_config_get(c->run->cfg, "paths", "state");
+    if (strcmp(name, "backups_dir") == 0)
+        return nx_config_get(c->run->cfg, "paths", "backups");
+    if (strcmp(name, "modules_dir") == 0)
+        return nx_config_get(c->run->cfg, "paths", "modules");
+    if (strcmp(name, "config_file") == 0)
+        return nx_config_file(c->run->cfg);
+    return json_string_value(json_object_get(c->run->info, name));
+}
+
+static json_t *my_state(nexo_ctx *c)
+{
+    if (c->idx == (size_t)-1)
+        return NULL;
+    return json_array_get(c->run->states, c->idx);
+}
+
+static int journal_kv(nexo_ctx *c, const char *ev, const char *key, const char *value)
+{
+    nx_run *r = c->run;
+    if (!r->j)
+        return 0; /* validate/plan: nothing is journaled, nothing changes */
+    nx_err e;
+    json_t *f = json_pack("{s:I, s:s, s:s?}", "step", (json_int_t)c->idx, "key", key,
+                          "value", value);
+    if (!f || nx_journal_append(r->j, ev, f, &e) != 0) {
+        h_fail(c, NEXO_EIO, "cannot journal %s '%s': %s", ev, key, f ? e.msg : "bad UTF-8");
+        return NEXO_EIO;
+    }
+    return 0;
+}
+
+static int set_kv(nexo_ctx *c, json_t *obj, const char *ev, const char *key, const char *value)
+{
+    if (!obj || !key || !*key)
+        return h_fail(c, NEXO_EINVAL, "%s: empty key", ev);
+    if (value && !json_string(value))
+        return h_fail(c, NEXO_EINVAL, "%s '%s': value is not UTF-8", ev, key);
+    int rc = journal_kv(c, ev, key, value);
+    if (rc != 0)
+        return rc;
+    if (value)
+        json_object_set_new(obj, key, json_string(value));
+    else
+        json_object_del(obj, key);
+    return 0;
+}
+
+static int h_state_set(nexo_ctx *c, const char *key, const char *value)
+{
+    return set_kv(c, my_state(c), "state", key, value);
+}
+
+static const char *h_state_get(nexo_ctx *c, const char *key)
+{
+    return key ? json_string_value(json_object_get(my_state(c), key)) : NULL;
+}
+
+static int h_shared_set(nexo_ctx *c, const char *key, const char *value)
+{
+    return set_kv(c, c->run->shared, "shared", key, value);
+}
+
+static const char *h_shared_get(nexo_ctx *c, const char *key)
+{
+    return key ? json_string_value(json_object_get(c->run->shared, key)) : NULL;
+}
+
+static int h_checkpoint(nexo_ctx *c, const char *what)
+{
+    nx_run *r = c->run;
+    if (c->idx == (size_t)-1)
+        return 0;
+    unsigned n = ++c->checkpoints;
+    if (r->j) {
+        nx_err e;
+        json_t *f = json_pack("{s:I, s:I, s:s}", "step", (json_int_t)c->idx, "n", (json_int_t)n,
+                              "what", what ? what : "");
+        if (!f || nx_journal_append(r->j, "checkpoint", f, &e) != 0)
+            return h_fail(c, NEXO_EIO, "cannot journal checkpoint %u: %s", n,
+                          f ? e.msg : "bad UTF-8");
+    }
+    nx_log(r->out, NEXO_LOG_DEBUG, step_name(c), "checkpoint %u: %s", n, what ? what : "");
+    if (strcmp(c->phase, "run") == 0 &&
+        nx_fault_hit(r->faults, step_name(c), NX_CHECKPOINT, n) == NX_FAIL)
+        return h_fail(c, NEXO_EINJECTED, "NEXO_FAULT: injected failure at checkpoint %u (%s)",
+                      n, what ? what : "");
+    return 0;
+}
+
+static struct nexo_db *open_db(nexo_ctx *c)
+{
+    nx_run *r = c->run;
+    const char *drv = nx_config_get(r->cfg, "database", "driver");
+    if (!drv) {
+        h_fail(c, NEXO_ENOTFOUND, "no database configured ([database] driver is not set in %s)",
+               nx_config_file(r->cfg));
+        return NULL;
+    }
+    nx_err e;
+    char *path = nx_module_resolve(nx_config_get(r->cfg, "paths", "modules"), NX_DRIVER, drv,
+                                   &e);
+    if (path)
+        r->driver = nx_module_load(path, NX_DRIVER, &e);
+    free(path);
+    if (!r->driver) {
+        h_fail(c, NEXO_ENOTFOUND, "database driver '%s': %s", drv, e.msg);
+        return NULL;
+    }
+    void *conn = NULL;
+    if (r->driver->driver->connect(&nx_host_table, c, &conn) != 0) {
+        if (!c->has_msg)
+            h_fail(c, NEXO_EDB, "cannot connect to the database with driver '%s'", drv);
+        return NULL;
+    }
+    r->db.driver = r->driver->driver;
+    r->db.conn = conn;
+    return &r->db;
+}
+
+static struct nexo_db *h_db(nexo_ctx *c)
+{
+    nx_run *r = c->run;
+    if (r->db_state == 1)
+        return &r->db;
+    struct nexo_db *db = open_db(c);
+    r->db_state = db ? 1 : -1;
+    return db;
+}
+
+static const char *h_strerror(int code)
+{
+    switch (code) {
+    case NEXO_OK: return "success";
+    case NEXO_ERROR: return "failed";
+    case NEXO_EINVAL: return "invalid input";
+    case NEXO_EIO: return "input/output error";
+    case NEXO_ENOTFOUND: return "not found";
+    case NEXO_EDB: return "database error";
+    case NEXO_EVERIFY: return "verification failed";
+    case NEXO_EINJECTED: return "injected failure (NEXO_FAULT)";
+    case NEXO_ENOTSUP: return "not supported";
+    default: return "unknown error";
+    }
+}
+
+const struct nexo_host nx_host_table = {
+    .abi = NEXO_ABI_VERSION,
+    .size = sizeof(struct nexo_host),
+    .version = NX_VERSION,
+    .log = h_log,
+    .vlog = h_vlog,
+    .progress = h_progress,
+    .fail = h_fail,
+    .setting = h_setting,
+    .config = h_config,
+    .info = h_info,
+    .state_set = h_state_set,
+    .state_get = h_state_get,
+    .shared_set = h_shared_set,
+    .shared_get = h_shared_get,
+    .checkpoint = h_checkpoint,
+    .db = h_db,
+    .strerror = h_strerror,
+};

@@ -1,0 +1,297 @@
+/* nexo-update: entry point and command table. */
+#include "cli.h"
+#include "buildconf.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cmd {
+    const char *name;
+    int (*fn)(struct cli *c, int argc, char **argv);
+    const char *usage;
+    const char *help;
+};
+
+static int cmd_recover(struct cli *c, int argc, char **argv);
+static int not_yet(struct cli *c, int argc, char **argv);
+
+static const struct cmd CMDS[] = {
+    { "check", not_yet, "check [--notify] [--apply-auto]",
+      "Ask the update source for updates of core and every installed plugin; flag\n"
+      "security and critical ones. Exit 100 when updates are available.\n"
+      "--notify mails the admin once per new version; --apply-auto installs what\n"
+      "[auto] apply allows." },
+    { "list", not_yet, "list",
+      "Like check, with details: version, size, release date, changelog,\n"
+      "requirements." },
+    { "core", not_yet, "core [--to VERSION] [--allow-major] [--allow-downgrade]",
+      "Update core to the newest allowed release (or VERSION) through the core\n"
+      "pipeline. Asks for confirmation (-y to skip)." },
+    { "plugin", not_yet, "plugin SLUG [--to VERSION]   (also plugin:SLUG)",
+      "Update (or install) one plugin through the plugin pipeline." },
+    { "all", not_yet, "all",
+      "Core, then every plugin with an update, in dependency order; each is its\n"
+      "own update with its own rollback. Exit code: the worst outcome." },
+    { "update-db", not_yet, "update-db",
+      "The files on disk are newer than the database's recorded version (a release\n"
+      "copied by hand): run only the database part: backup, migrations, register." },
+    { "install", not_yet, "install --package FILE | --version V",
+      "Fresh install on an empty database: schema, files, version." },
+    { "rollback", not_yet, "rollback [--to UPDATE_ID]",
+      "Restore files and database from the backup taken before the last (or the\n"
+      "named) update. Asks for confirmation." },
+    { "recover", cmd_recover, "recover",
+      "An update was interrupted (crash, kill, power loss): finish it from its\n"
+      "journal alone. Steps that completed are undone in reverse order (or, if\n"
+      "every step had succeeded and finalizing had begun, finalizing is finished);\n"
+      "maintenance mode and the lock are released. Running it again is harmless.\n"
+      "Exit 0 when done or nothing to do, 4 when an undo failed again, 5 when an\n"
+      "update is running." },
+    { "history", not_yet, "history [--limit N]",
+      "Every update attempt: time, component, from -> to, outcome, maintenance\n"
+      "seconds." },
+    { "status", cmd_status, "status",
+      "Versions on disk for core and plugins, maintenance mode, the lock holder\n"
+      "(pid and update id) and an interrupted update, if any, with what recover\n"
+      "would undo." },
+    { "verify", not_yet, "verify",
+      "Check the installed files against the installed release's manifest." },
+    { "backups", not_yet, "backups list | prune | verify ID", "The backup store." },
+    { "pipeline", cmd_pipeline,
+      "pipeline show [NAME|FILE] | pipeline validate FILE | pipeline run NAME|FILE\n"
+      "       [--component C] [--from V] [--to V]",
+      "show      the steps of a pipeline (default: core) with their resolved module\n"
+      "          files, versions and settings.\n"
+      "validate  load every module of an integrator's pipeline file, check every\n"
+      "          setting and run each step's own validation; change nothing.\n"
+      "run       run a pipeline as an update, with the lock, the journal, rollback\n"
+      "          and recover: the way to try an integrator's steps. Asks for\n"
+      "          confirmation (-y to skip); with -n only validates and plans." },
+    { "schedule", not_yet, "schedule --at TIME COMMAND | schedule list | schedule cancel ID",
+      "One-off updates for the timer to run." },
+    { "serve", not_yet, "serve [--listen ADDR:PORT]",
+      "The admin web UI (default 127.0.0.1:8480)." },
+};
+#define NCMDS (sizeof CMDS / sizeof CMDS[0])
+
+static void usage_all(FILE *f)
+{
+    fprintf(f,
+            "Usage: nexo-update [-c FILE] [--json] [-y] [-n] [-v|-q] COMMAND [ARGS]\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE  configuration (default: $NEXO_UPDATE_CONFIG, else\n"
+            "                     %s)\n"
+            "      --json         one JSON document on stdout\n"
+            "  -y, --yes          do not ask for confirmation\n"
+            "  -n, --dry-run      validate and print the plan; change nothing\n"
+            "  -v, --verbose      more detail;  -q, --quiet  errors only\n"
+            "  -h, --help         this help;  COMMAND --help: help on a command\n"
+            "      --version      print the version\n"
+            "\nCommands:\n",
+            NX_DEFAULT_CONFIG);
+    for (size_t i = 0; i < NCMDS; i++)
+        fprintf(f, "  %-10s %s\n", CMDS[i].name,
+                CMDS[i].fn == not_yet ? "(not available yet)" : "");
+    fprintf(f, "\nExit codes: 0 done, 1 failed before anything changed, 2 usage, 3 failed\n"
+               "and rolled back, 4 rollback incomplete (run recover), 5 locked,\n"
+               "100 updates available (check).\n"
+               "Testing aid: NEXO_FAULT=<step>:<point>[:<n>]:<fail|kill> (docs/architecture.md).\n");
+}
+
+static void usage_cmd(const struct cmd *c, FILE *f)
+{
+    fprintf(f, "Usage: nexo-update [options] %s\n\n%s\n", c->usage, c->help);
+    if (c->fn == not_yet)
+        fprintf(f, "\n(Not available yet in this build of nexo-update.)\n");
+}
+
+static int not_yet(struct cli *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    fprintf(stderr, "nexo-update: '%s' is not available yet in this build (%s)\n", argv[0],
+            NX_VERSION);
+    return NX_EXIT_FAILED;
+}
+
+nx_config *cli_config(struct cli *c)
+{
+    if (c->cfg)
+        return c->cfg;
+    const char *path = c->config_path;
+    if (!path)
+        path = getenv("NEXO_UPDATE_CONFIG");
+    if (!path || !*path)
+        path = NX_DEFAULT_CONFIG;
+    nx_err e;
+    c->cfg = nx_config_load(path, &e);
+    if (!c->cfg)
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+    return c->cfg;
+}
+
+int cli_confirm(struct cli *c, const char *question)
+{
+    if (c->yes)
+        return 1;
+    if (!isatty(STDIN_FILENO)) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL,
+               "%s — refusing to ask: standard input is not a terminal; give -y to confirm",
+               question);
+        return -1;
+    }
+    fprintf(stderr, "%s [y/N] ", question);
+    fflush(stderr);
+    char buf[16];
+    if (!fgets(buf, sizeof buf, stdin))
+        return 0;
+    return buf[0] == 'y' || buf[0] == 'Y';
+}
+
+void cli_print_json(json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+    json_decref(doc);
+}
+
+static int cmd_recover(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "nexo-update: recover takes no arguments\n");
+        return NX_EXIT_USAGE;
+    }
+    nx_config *cfg = cli_config(c);
+    if (!cfg)
+        return NX_EXIT_FAILED;
+    if (c->dry_run) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL,
+               "recover has no dry run; 'nexo-update status' shows what it would undo");
+        return NX_EXIT_USAGE;
+    }
+    return nx_update_recover(&c->out, cfg, c->faults);
+}
+
+/* Global options may stand before or after the command; what is left is
+ * the command's own argv. */
+static int take_global(struct cli *c, int argc, char **argv, int *i, int *help, int *version)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "nexo-update: %s needs a file\n", a);
+            return -1;
+        }
+        c->config_path = argv[++*i];
+        return 1;
+    }
+    if (strncmp(a, "--config=", 9) == 0) {
+        c->config_path = a + 9;
+        return 1;
+    }
+    if (strcmp(a, "--json") == 0)
+        c->out.json = 1;
+    else if (strcmp(a, "--yes") == 0)
+        c->yes = 1;
+    else if (strcmp(a, "--dry-run") == 0)
+        c->dry_run = 1;
+    else if (strcmp(a, "--verbose") == 0)
+        c->out.verbosity = 2;
+    else if (strcmp(a, "--quiet") == 0)
+        c->out.verbosity = 0;
+    else if (strcmp(a, "--help") == 0)
+        *help = 1;
+    else if (strcmp(a, "--version") == 0)
+        *version = 1;
+    else if (a[0] == '-' && a[1] && a[1] != '-' && strspn(a + 1, "ynvqh") == strlen(a + 1)) {
+        for (const char *p = a + 1; *p; p++) {
+            if (*p == 'y')
+                c->yes = 1;
+            else if (*p == 'n')
+                c->dry_run = 1;
+            else if (*p == 'v')
+                c->out.verbosity = 2;
+            else if (*p == 'q')
+                c->out.verbosity = 0;
+            else
+                *help = 1;
+        }
+    } else
+        return 0;
+    return 1;
+}
+
+static const struct cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < NCMDS; i++)
+        if (strcmp(CMDS[i].name, name) == 0)
+            return &CMDS[i];
+    if (strncmp(name, "plugin:", 7) == 0)
+        return find_cmd("plugin");
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = { .out = { .verbosity = 1, .tty = isatty(STDERR_FILENO) } };
+    int help = 0, version = 0, code;
+    char **rest = nx_xcalloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0, after_dashdash = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!after_dashdash && strcmp(argv[i], "--") == 0) {
+            after_dashdash = 1;
+            continue;
+        }
+        int t = after_dashdash ? 0 : take_global(&c, argc, argv, &i, &help, &version);
+        if (t < 0) {
+            free(rest);
+            return NX_EXIT_USAGE;
+        }
+        if (t == 0)
+            rest[nrest++] = argv[i];
+    }
+    if (version) {
+        printf("nexo-update %s (module ABI %u)\n", NX_VERSION, NEXO_ABI_VERSION);
+        free(rest);
+        return 0;
+    }
+    const struct cmd *cmd = nrest ? find_cmd(rest[0]) : NULL;
+    if (nrest && strcmp(rest[0], "help") == 0) {
+        cmd = nrest > 1 ? find_cmd(rest[1]) : NULL;
+        help = 1;
+    }
+    if (help || nrest == 0) {
+        if (cmd)
+            usage_cmd(cmd, stdout);
+        else
+            usage_all(nrest || help ? stdout : stderr);
+        free(rest);
+        return help ? 0 : NX_EXIT_USAGE;
+    }
+    if (!cmd) {
+        fprintf(stderr, "nexo-update: unknown command '%s' (see nexo-update --help)\n", rest[0]);
+        free(rest);
+        return NX_EXIT_USAGE;
+    }
+    nx_err e;
+    c.faults = nx_faults_parse(getenv("NEXO_FAULT"), &e);
+    if (!c.faults) {
+        fprintf(stderr, "nexo-update: %s\n", e.msg);
+        free(rest);
+        return NX_EXIT_USAGE;
+    }
+    code = cmd->fn(&c, nrest, rest);
+    nx_faults_free(c.faults);
+    nx_config_free(c.cfg);
+    free(rest);
+    return code;
+}
