@@ -26,7 +26,7 @@ static const struct nexo_setting settings[] = {
     { "dir", NULL, NEXO_SETTING_REQUIRED, "folder for the step's effects and record" },
     { "checkpoints", "0", 0, "checkpoints to report during run" },
     { "fail", "none", 0, "run|undo|commit|validate: fail there" },
-    { "kill", "none", 0, "commit: SIGKILL the process there" },
+    { "kill", "none", 0, "commit: SIGKILL the process there (not when recovering)" },
     { "sleep_ms", "0", 0, "sleep this long in run" },
     { NULL, NULL, 0, NULL },
 };
@@ -135,7 +135,7 @@ static int fake_undo(const struct nexo_host *h, nexo_ctx *c)
 static int fake_commit(const struct nexo_host *h, nexo_ctx *c)
 {
     char path[4096];
-    if (is(h, c, "kill", "commit"))
+    if (is(h, c, "kill", "commit") && strcmp(h->info(c, "recovering"), "1") != 0)
         raise(SIGKILL);
     if (is(h, c, "fail", "commit"))
         return h->fail(c, NEXO_ERROR, "fail = commit");

@@ -1,0 +1,65 @@
+# Shared helpers for the end-to-end tests (sourced).
+# Usage in a test: source lib.sh; nx_setup PREFIX TESTMODS
+set -euo pipefail
+
+NX_FAILS=0
+NX_OKS=0
+ok() { NX_OKS=$((NX_OKS + 1)); echo "ok - $*"; }
+not_ok() { NX_FAILS=$((NX_FAILS + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION COMMAND...
+    local d=$1; shift
+    if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+nx_finish() {
+    echo "$NX_OKS passed, $NX_FAILS failed"
+    [ "$NX_FAILS" -eq 0 ]
+}
+
+# A private folder (0755: the loader refuses group/world-writable folders).
+nx_tmp() {
+    local d
+    d=$(mktemp -d "${TMPDIR:-/tmp}/nx-e2e.XXXXXX")
+    chmod 755 "$d"
+    echo "$d"
+}
+
+# nx_setup PREFIX TESTMODS: sets NX (the installed binary), MODS, T (temp
+# folder with site/, fx/, nexo.ini) and CONF.
+nx_setup() {
+    PREFIX=$(cd "$1" && pwd)
+    MODS=$(cd "$2" && pwd)
+    NX="$PREFIX/bin/nexo-update"
+    T=$(nx_tmp)
+    trap 'rm -rf "$T"' EXIT
+    mkdir -p "$T/site" "$T/fx"
+    CONF="$T/nexo.ini"
+    cat > "$CONF" <<CONF
+[site]
+root = site
+[paths]
+state = state
+backups = backups
+modules = $PREFIX/lib/nexo-update
+pipelines = pipelines
+CONF
+}
+
+# nx_pipeline FILE N [extra settings for every step]: N fake steps s1..sN.
+nx_pipeline() {
+    local file=$1 n=$2 extra=${3:-} i
+    { echo "[pipeline]"; echo "name = test"
+      for i in $(seq 1 "$n"); do
+        echo "[s$i]"; echo "module = $MODS/fake_step.so"; echo "dir = $T/fx"
+        if [ -n "$extra" ]; then echo "$extra"; fi
+      done; } > "$file"
+}
+
+count() { grep -c -x -- "$1" "$2" 2>/dev/null || true; }
+
+# Run a command that may be killed without the shell's "Killed" notice.
+quiet_kill() {
+    local rc=0
+    "$@" &
+    wait $! || rc=$?
+    return $rc
+}
