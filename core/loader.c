@@ -2,6 +2,8 @@
 #include "semver.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -200,6 +202,101 @@ static int check_driver(const char *path, const struct nexo_driver_module *d, nx
     return 0;
 }
 
+/* glibc's dlvsym() also accepts a symbol from an object without any
+ * symbol versioning, so the version node is checked in the file itself:
+ * `sym` must be defined with the version `ver` (from .gnu.version_d). */
+struct elfview {
+    const unsigned char *p;
+    size_t n;
+};
+
+static const void *at(const struct elfview *v, size_t off, size_t len)
+{
+    if (off > v->n || len > v->n - off)
+        return NULL;
+    return v->p + off;
+}
+
+static const ElfW(Shdr) *section(const struct elfview *v, const ElfW(Ehdr) *eh, size_t i)
+{
+    if (i >= eh->e_shnum || eh->e_shentsize != sizeof(ElfW(Shdr)))
+        return NULL;
+    return at(v, eh->e_shoff + i * sizeof(ElfW(Shdr)), sizeof(ElfW(Shdr)));
+}
+
+static const char *str_at(const struct elfview *v, const ElfW(Shdr) *strtab, size_t off)
+{
+    if (!strtab || off >= strtab->sh_size)
+        return NULL;
+    const char *s = at(v, strtab->sh_offset + off, 1);
+    if (!s || !memchr(s, '\0', strtab->sh_size - off))
+        return NULL;
+    return s;
+}
+
+/* The index the version `ver` has in the object's verdef table; 0 if none. */
+static unsigned verdef_index(const struct elfview *v, const ElfW(Ehdr) *eh,
+                             const ElfW(Shdr) *vd, const char *ver)
+{
+    const ElfW(Shdr) *strtab = section(v, eh, vd->sh_link);
+    size_t off = vd->sh_offset;
+    for (unsigned i = 0; i < vd->sh_info && i < 1000; i++) {
+        const ElfW(Verdef) *d = at(v, off, sizeof *d);
+        if (!d)
+            return 0;
+        const ElfW(Verdaux) *aux = at(v, off + d->vd_aux, sizeof *aux);
+        const char *name = aux ? str_at(v, strtab, aux->vda_name) : NULL;
+        if (name && strcmp(name, ver) == 0 && !(d->vd_flags & VER_FLG_BASE))
+            return d->vd_ndx;
+        if (!d->vd_next)
+            return 0;
+        off += d->vd_next;
+    }
+    return 0;
+}
+
+static int symbol_has_version(const char *path, const char *sym, const char *ver, nx_err *e)
+{
+    char *buf;
+    size_t len;
+    if (nx_read_file(path, &buf, &len, 256u << 20, e) != 0)
+        return -1;
+    struct elfview v = { (const unsigned char *)buf, len };
+    const ElfW(Ehdr) *eh = at(&v, 0, sizeof *eh);
+    const ElfW(Shdr) *dynsym = NULL, *versym = NULL, *verdef = NULL;
+    int found = 0;
+    if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
+        goto out;
+    for (size_t i = 0; i < eh->e_shnum; i++) {
+        const ElfW(Shdr) *sh = section(&v, eh, i);
+        if (!sh)
+            goto out;
+        if (sh->sh_type == SHT_DYNSYM)
+            dynsym = sh;
+        else if (sh->sh_type == SHT_GNU_versym)
+            versym = sh;
+        else if (sh->sh_type == SHT_GNU_verdef)
+            verdef = sh;
+    }
+    if (!dynsym || !versym || !verdef)
+        goto out;
+    unsigned want = verdef_index(&v, eh, verdef, ver);
+    const ElfW(Shdr) *strtab = section(&v, eh, dynsym->sh_link);
+    size_t nsym = dynsym->sh_size / sizeof(ElfW(Sym));
+    for (size_t i = 0; want && i < nsym; i++) {
+        const ElfW(Sym) *s = at(&v, dynsym->sh_offset + i * sizeof *s, sizeof *s);
+        const ElfW(Half) *vs = at(&v, versym->sh_offset + i * sizeof *vs, sizeof *vs);
+        const char *name = s ? str_at(&v, strtab, s->st_name) : NULL;
+        if (!vs || !name || s->st_shndx == SHN_UNDEF || strcmp(name, sym) != 0)
+            continue;
+        found = (*vs & 0x7fff) == want;
+        break;
+    }
+out:
+    free(buf);
+    return found;
+}
+
 nx_module *nx_module_load(const char *path, enum nx_kind kind, nx_err *e)
 {
     const char *sym = kind == NX_STEP ? NEXO_STEP_SYMBOL : NEXO_DRIVER_SYMBOL;
@@ -221,6 +318,8 @@ nx_module *nx_module_load(const char *path, enum nx_kind kind, nx_err *e)
         return NULL;
     }
     void *d = dlvsym(h, sym, "NEXO_1");
+    if (d && symbol_has_version(path, sym, "NEXO_1", e) != 1)
+        d = NULL;
     if (!d) {
         if (dlsym(h, sym))
             nx_seterr(e, "%s: is not binary compatible: exports %s without the version "
