@@ -108,13 +108,16 @@ static int set_kv(nexo_ctx *c, json_t *obj, const char *ev, const char *key, con
 {
     if (!obj || !key || !*key)
         return h_fail(c, NEXO_EINVAL, "%s: empty key", ev);
-    if (value && !json_string(value))
+    json_t *v = value ? json_string(value) : NULL;
+    if (value && !v)
         return h_fail(c, NEXO_EINVAL, "%s '%s': value is not UTF-8", ev, key);
     int rc = journal_kv(c, ev, key, value);
-    if (rc != 0)
+    if (rc != 0) {
+        json_decref(v);
         return rc;
-    if (value)
-        json_object_set_new(obj, key, json_string(value));
+    }
+    if (v)
+        json_object_set_new(obj, key, v);
     else
         json_object_del(obj, key);
     return 0;

@@ -249,11 +249,17 @@ static int utf8_valid(const unsigned char *s, size_t n)
             continue;
         }
         if (c >= 0xC2 && c <= 0xDF) {
-            k = 1, cp = c & 0x1F, min = 0x80;
+            k = 1;
+            cp = c & 0x1F;
+            min = 0x80;
         } else if ((c & 0xF0) == 0xE0) {
-            k = 2, cp = c & 0x0F, min = 0x800;
+            k = 2;
+            cp = c & 0x0F;
+            min = 0x800;
         } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3, cp = c & 0x07, min = 0x10000;
+            k = 3;
+            cp = c & 0x07;
+            min = 0x10000;
         } else {
             return 0;
         }
@@ -305,13 +311,17 @@ static void put_utf8(struct parser *P, unsigned long cp)
     char b[4];
     size_t n;
     if (cp < 0x80) {
-        b[0] = (char)cp, n = 1;
+        b[0] = (char)cp;
+        n = 1;
     } else if (cp < 0x800) {
-        b[0] = (char)(0xC0 | (cp >> 6)), n = 2;
+        b[0] = (char)(0xC0 | (cp >> 6));
+        n = 2;
     } else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | (cp >> 12)), n = 3;
+        b[0] = (char)(0xE0 | (cp >> 12));
+        n = 3;
     } else {
-        b[0] = (char)(0xF0 | (cp >> 18)), n = 4;
+        b[0] = (char)(0xF0 | (cp >> 18));
+        n = 4;
     }
     for (size_t i = 1; i < n; i++)
         b[i] = (char)(0x80 | ((cp >> (6 * (n - 1 - i))) & 0x3F));
@@ -327,7 +337,8 @@ static int unicode_escape(struct parser *P)
     while (s < P->end && digit_val((unsigned char)*s) < 16) {
         if (cp <= 0x10FFFF)
             cp = cp * 16 + (unsigned long)digit_val((unsigned char)*s);
-        s++, n++;
+        s++;
+        n++;
     }
     if (n == 0 || s == P->end || *s != '}') {
         fail(P, P->line, "invalid \"\\u{...}\" escape (expected hex digits and \"}\")");
@@ -557,7 +568,7 @@ static int lex_decimal(struct parser *P, struct tok *t, int neg)
             sputc(P, *P->p++);
         scan_digits(P, 10);
     }
-    if (P->p < P->end && is_ident_char((unsigned char)*P->p))
+    if (P->p < P->end && (is_ident_char((unsigned char)*P->p) || (is_float && *P->p == '.')))
         return bad_number(P, t);
     if (is_float)
         return make_float(P, t, neg);
@@ -811,6 +822,11 @@ static json_t *parse_array(struct parser *P, enum tok_kind close, int line, int 
     }
     rc = next_token(P, &t);
     while (rc == 0 && t.kind != close) {
+        if (t.kind == T_EOF) {
+            bad_separator(P, &a, &t);
+            rc = -1;
+            break;
+        }
         rc = parse_entry(P, &a, &t);
         if (rc == 0 && t.kind == T_COMMA) {
             rc = next_token(P, &t);
@@ -861,7 +877,7 @@ static json_t *parse_word(struct parser *P, struct tok *t, int depth)
 static json_t *parse_value(struct parser *P, struct tok *t, int depth)
 {
     switch (t->kind) {
-    case T_STRING: return checked(P, json_stringn(P->sbuf, P->slen), t->line);
+    case T_STRING: return checked(P, json_stringn(P->slen ? P->sbuf : "", P->slen), t->line);
     case T_INT: return checked(P, json_integer(t->ival), t->line);
     case T_FLOAT: return checked(P, json_real(t->dval), t->line);
     case T_LBRACK: return parse_array(P, T_RBRACK, t->line, depth + 1);

@@ -11,7 +11,7 @@
 #define MAXN 8
 
 /* What happened, in order: "r3" run of step 3, "u3" undo, "c3" commit. */
-static char events[256][8];
+static char events[256][32];
 static size_t nevents;
 static int fail_run_at = -1;   /* step index whose run fails */
 static int fail_undo_at = -1;  /* step index whose undo fails */
@@ -146,7 +146,7 @@ START_TEST(unwind_every_k)
         nx_pipeline *p = make_pipeline(n, 0);
         int code = execute(p, cfg);
         ck_assert_int_eq(code, NX_EXIT_ROLLED_BACK);
-        char want[256][8];
+        char want[256][32];
         size_t nw = 0;
         for (size_t i = 0; i <= k; i++)
             snprintf(want[nw++], sizeof want[0], "r%zu", i + 1);
