@@ -1,0 +1,252 @@
+/*
+ * maintenance — puts the site into maintenance mode and takes it out.
+ *
+ *   action = on   writes ROOT/MAINTENANCE atomically, a JSON record
+ *                 {"update_id", "since", "message"}; undo removes it.
+ *   action = off  removes the file this update wrote; undo puts it back.
+ *
+ * A MAINTENANCE file that was there before the update (an admin's own) is
+ * never removed or overwritten: `on` leaves it as it is and `off` leaves
+ * it too. Everything undo needs is journaled before the file is touched,
+ * so undo works in a fresh process (recover) and can be repeated.
+ */
+#define _GNU_SOURCE
+#include <nexo/step.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MESSAGE "NexoSupport is being updated and will be back in a few minutes."
+
+static const struct nexo_setting settings[] = {
+    { "action", NULL, NEXO_SETTING_REQUIRED, "on or off" },
+    { "message", DEFAULT_MESSAGE, 0, "text the site shows while in maintenance" },
+    { NULL, NULL, 0, NULL },
+};
+
+static int flag_path(const struct nexo_host *h, nexo_ctx *c, char *buf, size_t len)
+{
+    const char *root = h->info(c, "root");
+    if (!root)
+        return h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    if ((size_t)snprintf(buf, len, "%s/MAINTENANCE", root) >= len)
+        return h->fail(c, NEXO_EINVAL, "site root path too long: %s", root);
+    return 0;
+}
+
+static int is_on(const struct nexo_host *h, nexo_ctx *c)
+{
+    return strcmp(h->setting(c, "action"), "on") == 0;
+}
+
+static int m_validate(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *a = h->setting(c, "action");
+    if (strcmp(a, "on") != 0 && strcmp(a, "off") != 0)
+        return h->fail(c, NEXO_EINVAL, "action = %s: expected on or off", a);
+    const char *root = h->info(c, "root");
+    struct stat st;
+    if (!root)
+        return h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return h->fail(c, NEXO_EINVAL, "site root %s is not a folder", root);
+    if (access(root, W_OK) != 0)
+        return h->fail(c, NEXO_EINVAL, "site root %s is not writable: %s", root,
+                       strerror(errno));
+    return 0;
+}
+
+static int m_plan(const struct nexo_host *h, nexo_ctx *c)
+{
+    char path[4096];
+    int rc = flag_path(h, c, path, sizeof path);
+    if (rc)
+        return rc;
+    h->log(c, NEXO_LOG_INFO, "would %s maintenance mode (%s)",
+           is_on(h, c) ? "turn on" : "turn off", path);
+    return 0;
+}
+
+/* Write `data` to `path` through a temporary file and rename. */
+static int write_atomic(const struct nexo_host *h, nexo_ctx *c, const char *path,
+                        const char *data)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return h->fail(c, NEXO_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    size_t n = strlen(data);
+    int ok = write(fd, data, n) == (ssize_t)n && fsync(fd) == 0;
+    int err = errno;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        err = ok ? errno : err;
+        unlink(tmp);
+        return h->fail(c, NEXO_EIO, "%s: cannot write: %s", path, strerror(err));
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return 0;
+}
+
+/* The file's text (malloc'ed), NULL when absent; *err on other errors. */
+static char *read_small(const char *path, int *err)
+{
+    *err = 0;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        *err = errno == ENOENT ? 0 : errno;
+        return NULL;
+    }
+    char *buf = calloc(1, 65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    if (buf)
+        buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Does the file at path belong to this update? */
+static int ours(const struct nexo_host *h, nexo_ctx *c, const char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    const char *id = json_string_value(json_object_get(j, "update_id"));
+    const char *me = h->info(c, "update_id");
+    int mine = id && me && strcmp(id, me) == 0;
+    json_decref(j);
+    return mine;
+}
+
+static int turn_on(const struct nexo_host *h, nexo_ctx *c, const char *path)
+{
+    int err;
+    char *old = read_small(path, &err);
+    if (err)
+        return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+    if (old && !ours(h, c, old)) {
+        free(old);
+        h->log(c, NEXO_LOG_WARN, "%s was already there; leaving it as it is", path);
+        return h->state_set(c, "wrote", "0");
+    }
+    free(old);
+    int rc = h->state_set(c, "wrote", "1");
+    if (rc)
+        return rc;
+    char since[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *rec = json_pack("{s:s?, s:s, s:I, s:s}", "update_id", h->info(c, "update_id"),
+                            "since", since, "since_epoch", (json_int_t)now, "message",
+                            h->setting(c, "message"));
+    char *text = rec ? json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(rec);
+    if (!text)
+        return h->fail(c, NEXO_EINVAL, "message is not valid UTF-8");
+    size_t n = strlen(text);
+    char *line = malloc(n + 2);
+    if (!line) {
+        free(text);
+        return h->fail(c, NEXO_ERROR, "out of memory");
+    }
+    memcpy(line, text, n);
+    memcpy(line + n, "\n", 2);
+    free(text);
+    rc = write_atomic(h, c, path, line);
+    free(line);
+    if (!rc)
+        h->log(c, NEXO_LOG_INFO, "maintenance mode on (%s)", path);
+    return rc;
+}
+
+static int turn_off(const struct nexo_host *h, nexo_ctx *c, const char *path)
+{
+    int err;
+    char *old = read_small(path, &err);
+    if (err)
+        return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+    if (!old || !ours(h, c, old)) {
+        if (old)
+            h->log(c, NEXO_LOG_WARN, "%s is not this update's; leaving it", path);
+        free(old);
+        return h->state_set(c, "removed", NULL);
+    }
+    int rc = h->state_set(c, "removed", old);
+    free(old);
+    if (rc)
+        return rc;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    h->log(c, NEXO_LOG_INFO, "maintenance mode off");
+    return 0;
+}
+
+static int m_run(const struct nexo_host *h, nexo_ctx *c)
+{
+    char path[4096];
+    int rc = flag_path(h, c, path, sizeof path);
+    if (rc)
+        return rc;
+    return is_on(h, c) ? turn_on(h, c, path) : turn_off(h, c, path);
+}
+
+static int m_undo(const struct nexo_host *h, nexo_ctx *c)
+{
+    char path[4096];
+    int rc = flag_path(h, c, path, sizeof path);
+    if (rc)
+        return rc;
+    if (is_on(h, c)) {
+        const char *wrote = h->state_get(c, "wrote");
+        if (!wrote || strcmp(wrote, "1") != 0)
+            return 0; /* never written (or an admin's file): nothing to undo */
+        int err;
+        char *cur = read_small(path, &err);
+        if (err)
+            return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+        int mine = cur && ours(h, c, cur);
+        free(cur);
+        if (mine && unlink(path) != 0 && errno != ENOENT)
+            return h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno));
+        if (mine)
+            h->log(c, NEXO_LOG_INFO, "maintenance mode off");
+        return 0;
+    }
+    const char *text = h->state_get(c, "removed");
+    if (!text || access(path, F_OK) == 0)
+        return 0;
+    rc = write_atomic(h, c, path, text);
+    if (!rc)
+        h->log(c, NEXO_LOG_INFO, "maintenance mode back on while the rollback goes on");
+    return rc;
+}
+
+NEXO_STEP_MODULE = {
+    NEXO_STEP_HEADER,
+    .name = "maintenance",
+    .version = "1.0.0",
+    .summary = "put the site into maintenance mode (ROOT/MAINTENANCE) and out of it",
+    .settings = settings,
+    .validate = m_validate,
+    .plan = m_plan,
+    .run = m_run,
+    .undo = m_undo,
+};
