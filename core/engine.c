@@ -3,7 +3,7 @@
 #include "lock.h"
 
 #include <errno.h>
-#include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,13 +95,57 @@ static int injected(nx_run *r, size_t i, enum nx_point p)
     return NEXO_EINJECTED;
 }
 
-static void jlog(nx_run *r, const char *ev, json_t *fields)
+/* Append a record; on failure log it and return -1 (the caller decides
+ * whether it may go on: nothing is started that the journal does not
+ * know about). */
+static int jlog(nx_run *r, const char *ev, json_t *fields)
 {
     nx_err e;
-    if (r->j && nx_journal_append(r->j, ev, fields, &e) != 0)
-        nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
-    else if (!r->j)
+    if (!r->j) {
         json_decref(fields);
+        return 0;
+    }
+    if (nx_journal_append(r->j, ev, fields, &e) != 0) {
+        nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* SIGINT, SIGTERM and SIGHUP during an update do not kill the process:
+ * they make the update fail at the next step boundary or checkpoint, so
+ * that it is unwound like any failure. While unwinding or finalizing they
+ * are noted and otherwise ignored. */
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+int nx_interrupted(void)
+{
+    return got_signal;
+}
+
+static void catch_signals(int on)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_signal : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (on)
+        got_signal = 0;
+}
+
+static int interrupted_msg(nx_run *r, size_t i)
+{
+    snprintf(r->ctx[i].msg, sizeof r->ctx[i].msg, "interrupted by signal %d (%s)",
+             (int)got_signal, strsignal(got_signal));
+    return NEXO_ERROR;
 }
 
 static json_t *stepf(size_t i)
@@ -143,12 +187,21 @@ static int run_step(nx_run *r, size_t i)
     const struct nexo_step_module *m = smod(r, i);
     long long t0 = nx_mono_ms();
     nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "running (%zu/%zu)", i + 1, r->pl->nsteps);
-    jlog(r, "step-start", json_pack("{s:I, s:s}", "step", (json_int_t)i, "name", sname(r, i)));
-    int rc = injected(r, i, NX_BEFORE_RUN);
+    if (jlog(r, "step-start", json_pack("{s:I, s:s}", "step", (json_int_t)i, "name",
+                                        sname(r, i))) != 0) {
+        snprintf(r->ctx[i].msg, sizeof r->ctx[i].msg,
+                 "not started: the journal cannot record it");
+        return NEXO_EIO;
+    }
+    int rc = got_signal ? interrupted_msg(r, i) : 0;
+    if (rc == 0)
+        rc = injected(r, i, NX_BEFORE_RUN);
     if (rc == 0)
         rc = call(r, i, "run", m->run);
     if (rc == 0)
         rc = injected(r, i, NX_AFTER_RUN);
+    if (rc == 0 && got_signal)
+        rc = interrupted_msg(r, i);
     long long ms = nx_mono_ms() - t0;
     if (rc == 0) {
         jlog(r, "step-done", json_pack("{s:I, s:I}", "step", (json_int_t)i, "ms", ms));
@@ -197,9 +250,10 @@ static int unwind(nx_run *r, struct stepst *st)
     return 0;
 }
 
+/* Finalize. Once "commit-begin" is on disk the update is decided: a crash
+ * from here on is finished forward by recover. */
 static void commit_all(nx_run *r, struct stepst *st)
 {
-    jlog(r, "commit-begin", NULL);
     for (size_t i = 0; i < r->pl->nsteps; i++) {
         const struct nexo_step_module *m = smod(r, i);
         if (st[i].commit_done)
@@ -249,19 +303,25 @@ int nx_engine_execute(nx_run *r)
     size_t n = r->pl->nsteps;
     struct stepst *st = nx_xcalloc(n, sizeof *st);
     int code;
-    for (size_t i = 0; i < n; i++) {
+    char *err = NULL;
+    catch_signals(1);
+    for (size_t i = 0; i < n && !err; i++) {
         st[i].started = 1;
-        if (run_step(r, i) != 0) {
-            char *err = nx_xasprintf("[%s] %s", sname(r, i), r->ctx[i].msg);
-            code = after_failure(r, st, err);
-            free(err);
-            goto out;
-        }
-        st[i].done = 1;
+        if (run_step(r, i) != 0)
+            err = nx_xasprintf("[%s] %s", sname(r, i), r->ctx[i].msg);
+        else
+            st[i].done = 1;
     }
-    commit_all(r, st);
-    code = finish(r, "success", NULL, NX_EXIT_OK);
-out:
+    if (!err && jlog(r, "commit-begin", NULL) != 0)
+        err = nx_xstrdup("the journal cannot record the decision to finalize");
+    if (err) {
+        code = after_failure(r, st, err);
+    } else {
+        commit_all(r, st);
+        code = finish(r, "success", NULL, NX_EXIT_OK);
+    }
+    catch_signals(0);
+    free(err);
     free(st);
     return code;
 }
@@ -328,6 +388,7 @@ int nx_engine_resume(nx_run *r, const json_t *records)
         return NX_EXIT_ROLLBACK_FAILED;
     }
     jlog(r, "recover", json_pack("{s:i}", "pid", (int)getpid()));
+    catch_signals(1);
     if (commit_begun) {
         nx_log(r->out, NEXO_LOG_INFO, NULL,
                "every step had succeeded: finishing the update (finalize)");
@@ -338,6 +399,7 @@ int nx_engine_resume(nx_run *r, const json_t *records)
         if (code == NX_EXIT_ROLLED_BACK || code == NX_EXIT_FAILED)
             code = NX_EXIT_OK;
     }
+    catch_signals(0);
     free(st);
     return code;
 }

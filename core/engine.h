@@ -75,6 +75,9 @@ int nx_engine_execute(nx_run *r);
  * unwind, or roll forward when its commit phase had begun. */
 int nx_engine_resume(nx_run *r, const json_t *records);
 
+/* The signal that asked an update to stop (0 if none). */
+int nx_interrupted(void);
+
 /* Command-level entry points (lock, journal, work folder). */
 struct nx_update_req {
     const char *pipeline;   /* path of the pipeline file */

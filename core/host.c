@@ -158,6 +158,9 @@ static int h_checkpoint(nexo_ctx *c, const char *what)
                           f ? e.msg : "bad UTF-8");
     }
     nx_log(r->out, NEXO_LOG_DEBUG, step_name(c), "checkpoint %u: %s", n, what ? what : "");
+    if (strcmp(c->phase, "run") == 0 && nx_interrupted())
+        return h_fail(c, NEXO_ERROR, "interrupted by signal %d at checkpoint %u",
+                      nx_interrupted(), n);
     if (strcmp(c->phase, "run") == 0 &&
         nx_fault_hit(r->faults, step_name(c), NX_CHECKPOINT, n) == NX_FAIL)
         return h_fail(c, NEXO_EINJECTED, "NEXO_FAULT: injected failure at checkpoint %u (%s)",

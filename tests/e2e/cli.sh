@@ -100,6 +100,22 @@ check "recover while an update runs: exit 5" test "$(rc_of "$NX" -c "$CONF" reco
 wait "$holder"
 check "lock free after the update" bash -c "'$NX' -c '$CONF' status | grep -q '^lock: *free'"
 
+# SIGTERM / SIGINT during an update: it is unwound like a failure.
+for sig in TERM INT; do
+    reset
+    SIG="$T/sig.ini"
+    nx_pipeline "$SIG" 3
+    sed -i '/^\[s2\]/a sleep_ms = 2000' "$SIG"
+    "$NX" -q -c "$CONF" -y pipeline run "$SIG" 2> "$T/err" &
+    pid=$!
+    for _ in $(seq 1 50); do grep -q '^run s2' "$T/fx/record.log" && break; sleep 0.1; done
+    kill -s "$sig" "$pid"
+    rc=0; wait "$pid" || rc=$?
+    check "SIG$sig during an update: exit 3, s2 and s1 undone, s3 never ran" \
+        bash -c "test $rc = 3 && grep '^undo' '$T/fx/record.log' | tr '\n' ' ' | grep -qx 'undo s2 undo s1 ' && ! grep -q 's3' '$T/fx/record.log'"
+    check "SIG$sig: the error names the signal" grep -q 'interrupted by signal' "$T/err"
+done
+
 # Fail closed: a broken module anywhere means no step runs.
 reset
 cp "$PIPE" "$T/broken.ini"
