@@ -134,7 +134,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
         char *joined = nx_xasprintf("%s %s", c->val[i] ? c->val[i] : "", value);
         free(c->val[i]);
         c->val[i] = joined;
-        return 0;
+        return check_value(&KEYS[i], joined, e);
     }
     if (c->line[i]) {
         nx_seterr(e, "[%s] %s given twice (first on line %d)", section, key, c->line[i]);

@@ -96,8 +96,20 @@ nx_faults *nx_faults_parse(const char *spec, nx_err *e)
     if (!spec || !*spec)
         return fs;
     char *copy = nx_xstrdup(spec);
-    char *save = NULL;
-    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    char *next = copy;
+    while (next) {
+        char *item = next;
+        char *comma = strchr(item, ',');
+        next = comma ? comma + 1 : NULL;
+        if (comma)
+            *comma = '\0';
+        if (!*item) {
+            nx_seterr(e, "NEXO_FAULT: '%s': empty entry (entries are separated by one ',')",
+                      spec);
+            free(copy);
+            nx_faults_free(fs);
+            return NULL;
+        }
         fs->v = nx_xrealloc(fs->v, (fs->n + 1) * sizeof *fs->v);
         struct fault *f = &fs->v[fs->n];
         memset(f, 0, sizeof *f);
@@ -130,18 +142,17 @@ enum nx_action nx_fault_hit(nx_faults *fs, const char *step, enum nx_point p, un
 {
     if (!fs)
         return NX_NONE;
+    /* Count the visit for every spec of this step and point first, then
+     * act on the first one whose count (or checkpoint number) matches. */
+    for (size_t i = 0; i < fs->n; i++)
+        if (fs->v[i].point == p && p != NX_CHECKPOINT && strcmp(fs->v[i].step, step) == 0)
+            fs->v[i].seen++;
     for (size_t i = 0; i < fs->n; i++) {
         struct fault *f = &fs->v[i];
         if (f->point != p || strcmp(f->step, step) != 0)
             continue;
-        if (p == NX_CHECKPOINT) {
-            if (f->n != n)
-                continue;
-        } else {
-            f->seen++;
-            if (f->seen != (f->n ? f->n : 1))
-                continue;
-        }
+        if (p == NX_CHECKPOINT ? f->n != n : f->seen != (f->n ? f->n : 1))
+            continue;
         if (f->action == NX_KILL) {
             char buf[300];
             int len = snprintf(buf, sizeof buf, "nexo-update: NEXO_FAULT: kill at %s:%s:%u\n",

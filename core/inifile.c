@@ -16,6 +16,7 @@ struct reader {
     const char *path;
     int lineno;
     int cont;          /* the line just read is an indented continuation */
+    int has_prev;      /* a key was read since the last section header */
     char *last;        /* getline buffer */
     size_t lastcap;
     char **longvals;
@@ -80,22 +81,68 @@ static int section_line(struct reader *r, const char *s)
     return 0;
 }
 
-/* Turn an over-long "key = value" line into "key = \x1eN". */
-static int shorten(struct reader *r, char *line, char *out, int num)
+/* inih's own longest key name (MAX_NAME 50 with the NUL). */
+#define INIH_MAX_NAME 49
+
+enum kind { L_BLANK, L_COMMENT, L_CONT, L_SECTION, L_KEY, L_BAD };
+
+/* Classify a line the way inih r55 does, in its order: comment,
+ * continuation (an indented line after a key), section, key. */
+static enum kind classify(const struct reader *r, const char *s)
 {
-    char *sep = strpbrk(line, "=:");
-    if (!sep || sep - line > 200) {
-        fail_at(r, "line too long and not 'key = value'");
-        return -1;
+    const char *t = s;
+    while (isspace((unsigned char)*t))
+        t++;
+    if (!*t)
+        return L_BLANK;
+    if (*t == ';' || *t == '#')
+        return L_COMMENT;
+    if (r->has_prev && t > s)
+        return L_CONT;
+    if (*t == '[')
+        return L_SECTION;
+    for (const char *p = t; *p; p++) {
+        if (*p == '=' || *p == ':')
+            return L_KEY;
+        if (*p == ';' && p > t && isspace((unsigned char)p[-1]))
+            break;
     }
-    char *val = sep + 1;
+    return L_BAD;
+}
+
+/* Keep a value on the side and hand inih "<prefix>\x1eN". */
+static void side_value(struct reader *r, char *val, char *out, int num, const char *prefix,
+                       int prefix_len)
+{
     strip_inline_comment(val);
     val = trim(val);
     r->longvals = nx_xrealloc(r->longvals, (r->nlong + 1) * sizeof *r->longvals);
     r->longvals[r->nlong] = nx_xstrdup(val);
-    snprintf(out, (size_t)num, "%.*s= %c%zu\n", (int)(sep - line), line, LONG_MARK,
-             r->nlong);
+    snprintf(out, (size_t)num, "%.*s%c%zu\n", prefix_len, prefix, LONG_MARK, r->nlong);
     r->nlong++;
+}
+
+static int key_line(struct reader *r, char *s, char *str, int num, size_t n)
+{
+    char *t = s;
+    while (isspace((unsigned char)*t))
+        t++;
+    char *sep = strpbrk(t, "=:");
+    size_t klen = (size_t)(sep - t);
+    while (klen > 0 && isspace((unsigned char)t[klen - 1]))
+        klen--;
+    if (klen > INIH_MAX_NAME) {
+        fail_at(r, "key name longer than 49 characters");
+        return -1;
+    }
+    r->has_prev = 1;
+    if (n + 1 < (size_t)num) {
+        memcpy(str, s, n + 1);
+        return 0;
+    }
+    char prefix[64];
+    int plen = snprintf(prefix, sizeof prefix, "%.*s= ", (int)klen, t);
+    side_value(r, sep + 1, str, num, prefix, plen);
     return 0;
 }
 
@@ -108,41 +155,45 @@ static char *reader_fn(char *str, int num, void *stream)
     if (n < 0)
         return NULL;
     r->lineno++;
-    char *line = r->last;
-    if (memchr(line, LONG_MARK, (size_t)n) || memchr(line, '\0', (size_t)n)) {
+    char *s = r->last;
+    if (memchr(s, LONG_MARK, (size_t)n) || memchr(s, '\0', (size_t)n)) {
         fail_at(r, "control character in line");
         return NULL;
     }
-    char *s = line;
-    if (r->lineno == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
-        (unsigned char)s[2] == 0xBF)
+    if (r->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         s += 3;
+        n -= 3;
+    }
     r->cont = 0;
-    char *t = s;
-    while (*t == ' ' || *t == '\t')
-        t++;
-    if (*t == '[') {
-        if (section_line(r, t) != 0)
-            return NULL;
-    } else if (t > s && *t && *t != '\n' && *t != '\r' && *t != ';' && *t != '#') {
-        r->cont = 1;
-    }
-    if (n + 1 < num) {
-        memcpy(str, line, (size_t)n + 1);
+    switch (classify(r, s)) {
+    case L_BLANK:
+    case L_COMMENT:
+        snprintf(str, (size_t)num, "\n");
         return str;
-    }
-    if (r->cont) {
-        fail_at(r, "continuation line too long");
+    case L_CONT:
+        r->cont = 1;
+        side_value(r, s, str, num, "  ", 2);
+        return str;
+    case L_SECTION:
+        r->has_prev = 0;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (section_line(r, s) != 0)
+            return NULL;
+        snprintf(str, (size_t)num, "[s]\n");
+        return str;
+    case L_KEY:
+        return key_line(r, s, str, num, (size_t)n) == 0 ? str : NULL;
+    default:
+        fail_at(r, "syntax error: expected '[section]', 'key = value' or a comment");
         return NULL;
     }
-    if (shorten(r, s, str, num) != 0)
-        return NULL;
-    return str;
 }
 
 static int handler_fn(void *user, const char *section, const char *name, const char *value)
 {
     struct reader *r = user;
+    (void)section; /* inih's copy is cut at 49 characters and untrimmed */
     if (r->failed)
         return 0;
     const char *v = value ? value : "";
@@ -151,8 +202,9 @@ static int handler_fn(void *user, const char *section, const char *name, const c
         v = idx < r->nlong ? r->longvals[idx] : "";
     }
     nx_err sub;
-    if (r->fn(r->user, section, name, v, r->lineno, r->cont, &sub) != 0) {
-        fail_at(r, sub.msg);
+    sub.msg[0] = '\0';
+    if (r->fn(r->user, r->section, name, v, r->lineno, r->cont, &sub) != 0) {
+        fail_at(r, sub.msg[0] ? sub.msg : "rejected");
         return 0;
     }
     return 1;

@@ -30,7 +30,8 @@ static nx_step_inst *find_step(nx_pipeline *p, const char *name)
     return NULL;
 }
 
-static int pipeline_key(struct parse *ps, const char *key, const char *value, nx_err *e)
+static int pipeline_key(struct parse *ps, const char *key, const char *value, int cont,
+                        nx_err *e)
 {
     char **slot = NULL;
     if (strcmp(key, "name") == 0)
@@ -40,6 +41,12 @@ static int pipeline_key(struct parse *ps, const char *key, const char *value, nx
     if (!slot) {
         nx_seterr(e, "unknown key '%s' in [pipeline] (known: name, description)", key);
         return -1;
+    }
+    if (*slot && cont) {
+        char *joined = nx_xasprintf("%s %s", *slot, value);
+        free(*slot);
+        *slot = joined;
+        return 0;
     }
     if (*slot) {
         nx_seterr(e, "[pipeline] %s given twice", key);
@@ -126,9 +133,13 @@ static int on_entry(void *user, const char *section, const char *key, const char
         return -1;
     }
     if (strcmp(section, "pipeline") == 0)
-        return pipeline_key(ps, key, value, e);
+        return pipeline_key(ps, key, value, cont, e);
     nx_step_inst *s = find_step(ps->p, section);
-    return s ? step_key(s, key, value, line, cont, e) : -1;
+    if (!s) {
+        nx_seterr(e, "'%s' in an unknown section [%s]", key, section);
+        return -1;
+    }
+    return step_key(s, key, value, line, cont, e);
 }
 
 nx_pipeline *nx_pipeline_parse(const char *path, nx_err *e)
@@ -318,6 +329,11 @@ nx_pipeline *nx_pipeline_from_json(const json_t *j, nx_err *e)
         const char *k;
         json_t *v;
         json_object_foreach(set, k, v) {
+            if (!json_is_string(v)) {
+                nx_seterr(e, "journal: setting '%s' of step [%s] is not a string", k, sn);
+                nx_pipeline_free(p);
+                return NULL;
+            }
             s->settings = nx_xrealloc(s->settings, (s->nsettings + 1) * sizeof *s->settings);
             s->settings[s->nsettings].key = nx_xstrdup(k);
             s->settings[s->nsettings].value = nx_xstrdup(json_string_value(v));
