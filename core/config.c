@@ -1,6 +1,7 @@
 #include "config.h"
-#include "buildconf.h"
+#include "defaults.h"
 #include "inifile.h"
+#include "loader.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,10 +35,11 @@ static const struct key KEYS[] = {
     { "server", "timeout", K_INT, "30", NULL, 0 },
     { "server", "trusted_keys", K_PATH, NULL, NULL, 0 },
     { "server", "allow_http", K_BOOL, "false", NULL, 0 },
-    { "paths", "state", K_PATH, NX_DEFAULT_STATE, NULL, 0 },
-    { "paths", "backups", K_PATH, NX_DEFAULT_BACKUPS, NULL, 0 },
-    { "paths", "modules", K_PATH, NX_DEFAULT_MODULES, NULL, 0 },
-    { "paths", "pipelines", K_PATH, NX_DEFAULT_PIPELINES, NULL, 0 },
+    /* defaults of [paths] come from nx_defaults (the install prefix) */
+    { "paths", "state", K_PATH, NULL, NULL, 0 },
+    { "paths", "backups", K_PATH, NULL, NULL, 0 },
+    { "paths", "modules", K_PATH, NULL, NULL, 0 },
+    { "paths", "pipelines", K_PATH, NULL, NULL, 0 },
     { "backup", "keep", K_INT, "5", NULL, 0 },
     { "backup", "keep_days", K_INT, "30", NULL, 0 },
     { "notify", "email", K_STR, NULL, NULL, 0 },
@@ -162,8 +164,21 @@ static char *absolute_dir(const char *file)
     return abs;
 }
 
+static void set_default(nx_config *c, const char *key, const char *value)
+{
+    int i = find_key("paths", key);
+    if (i >= 0 && !c->val[i])
+        c->val[i] = nx_xstrdup(value);
+}
+
 static void finish(nx_config *c)
 {
+    nx_defaults d;
+    nx_defaults_init(&d);
+    set_default(c, "state", d.state);
+    set_default(c, "backups", d.backups);
+    set_default(c, "modules", d.modules);
+    set_default(c, "pipelines", d.pipelines);
     for (size_t i = 0; i < NKEYS; i++) {
         if (!c->val[i] && KEYS[i].def)
             c->val[i] = nx_xstrdup(KEYS[i].def);
@@ -180,7 +195,8 @@ nx_config *nx_config_load(const char *path, nx_err *e)
     nx_config *c = nx_xcalloc(1, sizeof *c);
     c->file = nx_xstrdup(path);
     c->dir = absolute_dir(path);
-    if (nx_ini_parse(path, on_entry, c, e) != 0) {
+    /* The configuration names the module folder: not writable by others. */
+    if (nx_check_secure_path(path, e) != 0 || nx_ini_parse(path, on_entry, c, e) != 0) {
         nx_preferr(e, "config");
         nx_config_free(c);
         return NULL;

@@ -12,7 +12,7 @@
 
 /* Per-step progress of an update, as the journal tells it. */
 struct stepst {
-    int started, done, undone, undo_started, commit_done;
+    int started, called, done, undone, undo_started, commit_done;
 };
 
 void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline *pl,
@@ -182,7 +182,7 @@ int nx_engine_plan(nx_run *r, nx_err *e)
 }
 
 /* Run step i: 0 or a negative code (message in ctx). */
-static int run_step(nx_run *r, size_t i)
+static int run_step(nx_run *r, size_t i, int *called)
 {
     const struct nexo_step_module *m = smod(r, i);
     long long t0 = nx_mono_ms();
@@ -196,8 +196,10 @@ static int run_step(nx_run *r, size_t i)
     int rc = got_signal ? interrupted_msg(r, i) : 0;
     if (rc == 0)
         rc = injected(r, i, NX_BEFORE_RUN);
-    if (rc == 0)
+    if (rc == 0) {
+        *called = 1;
         rc = call(r, i, "run", m->run);
+    }
     if (rc == 0)
         rc = injected(r, i, NX_AFTER_RUN);
     if (rc == 0 && got_signal)
@@ -258,18 +260,25 @@ static void commit_all(nx_run *r, struct stepst *st)
         const struct nexo_step_module *m = smod(r, i);
         if (st[i].commit_done)
             continue;
-        if (m->commit && call(r, i, "commit", m->commit) != 0)
+        if (m->commit && call(r, i, "commit", m->commit) != 0) {
             nx_log(r->out, NEXO_LOG_WARN, sname(r, i),
                    "finalizing failed (the update stands): %s", r->ctx[i].msg);
-        jlog(r, "commit-done", stepf(i));
+            jlog(r, "commit-failed", json_pack("{s:I, s:s}", "step", (json_int_t)i, "error",
+                                               r->ctx[i].msg));
+        } else {
+            jlog(r, "commit-done", stepf(i));
+        }
         st[i].commit_done = 1;
     }
 }
 
+/* Did a step that changes the site get to work? (After a crash only
+ * "started" is known, which counts as changed.) */
 static int changed_site(const nx_run *r, const struct stepst *st)
 {
     for (size_t i = 0; i < r->pl->nsteps; i++)
-        if (st[i].started && !(smod(r, i)->flags & NEXO_STEP_PRECHECK))
+        if ((st[i].called || (r->recovering && st[i].started)) &&
+            !(smod(r, i)->flags & NEXO_STEP_PRECHECK))
             return 1;
     return 0;
 }
@@ -307,7 +316,7 @@ int nx_engine_execute(nx_run *r)
     catch_signals(1);
     for (size_t i = 0; i < n && !err; i++) {
         st[i].started = 1;
-        if (run_step(r, i) != 0)
+        if (run_step(r, i, &st[i].called) != 0)
             err = nx_xasprintf("[%s] %s", sname(r, i), r->ctx[i].msg);
         else
             st[i].done = 1;
@@ -363,7 +372,7 @@ static int replay(nx_run *r, const json_t *records, struct stepst *st, int *comm
             st[i].undo_started = 1;
         else if (strcmp(ev, "undo-done") == 0)
             st[i].undone = 1;
-        else if (strcmp(ev, "commit-done") == 0)
+        else if (strcmp(ev, "commit-done") == 0 || strcmp(ev, "commit-failed") == 0)
             st[i].commit_done = 1;
         else if ((strcmp(ev, "state") == 0 || strcmp(ev, "shared") == 0) && key) {
             json_t *obj = strcmp(ev, "state") == 0 ? json_array_get(r->states, i) : r->shared;

@@ -53,6 +53,7 @@ typedef struct nx_run {
     nx_module *driver;
     struct nexo_db db;
     int db_state;       /* 0 untried, 1 open, -1 failed */
+    char db_error[NX_ERRLEN];
     long long started_ms;
     long long maint_ms; /* reserved for maintenance accounting */
 } nx_run;

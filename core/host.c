@@ -108,6 +108,10 @@ static int set_kv(nexo_ctx *c, json_t *obj, const char *ev, const char *key, con
 {
     if (!obj || !key || !*key)
         return h_fail(c, NEXO_EINVAL, "%s: empty key", ev);
+    if (strcmp(c->phase, "run") != 0 && strcmp(c->phase, "undo") != 0 &&
+        strcmp(c->phase, "commit") != 0)
+        return h_fail(c, NEXO_EINVAL, "%s '%s': journaled state can only be set in run, undo "
+                                      "or commit (not in %s)", ev, key, c->phase);
     json_t *v = value ? json_string(value) : NULL;
     if (value && !v)
         return h_fail(c, NEXO_EINVAL, "%s '%s': value is not UTF-8", ev, key);
@@ -203,8 +207,14 @@ static struct nexo_db *h_db(nexo_ctx *c)
     nx_run *r = c->run;
     if (r->db_state == 1)
         return &r->db;
+    if (r->db_state == -1) {
+        h_fail(c, NEXO_EDB, "%s", r->db_error);
+        return NULL;
+    }
     struct nexo_db *db = open_db(c);
     r->db_state = db ? 1 : -1;
+    if (!db)
+        snprintf(r->db_error, sizeof r->db_error, "%s", c->msg);
     return db;
 }
 

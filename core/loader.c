@@ -66,7 +66,7 @@ int nx_check_secure_path(const char *path, nx_err *e)
 {
     char real[PATH_MAX];
     if (!realpath(path, real)) {
-        nx_seterr(e, "%s: %s", path, strerror(errno));
+        nx_seterr(e, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;

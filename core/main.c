@@ -1,6 +1,7 @@
 /* nexo-update: entry point and command table. */
 #include "cli.h"
 #include "buildconf.h"
+#include "defaults.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -79,6 +80,8 @@ static const struct cmd CMDS[] = {
 
 static void usage_all(FILE *f)
 {
+    nx_defaults d;
+    nx_defaults_init(&d);
     fprintf(f,
             "Usage: nexo-update [-c FILE] [--json] [-y] [-n] [-v|-q] COMMAND [ARGS]\n"
             "\n"
@@ -92,7 +95,7 @@ static void usage_all(FILE *f)
             "  -h, --help         this help;  COMMAND --help: help on a command\n"
             "      --version      print the version\n"
             "\nCommands:\n",
-            NX_DEFAULT_CONFIG);
+            d.config);
     for (size_t i = 0; i < NCMDS; i++)
         fprintf(f, "  %-10s %s\n", CMDS[i].name,
                 CMDS[i].fn == not_yet ? "(not available yet)" : "");
@@ -125,8 +128,10 @@ nx_config *cli_config(struct cli *c)
     const char *path = c->config_path;
     if (!path)
         path = getenv("NEXO_UPDATE_CONFIG");
+    nx_defaults d;
+    nx_defaults_init(&d);
     if (!path || !*path)
-        path = NX_DEFAULT_CONFIG;
+        path = d.config;
     nx_err e;
     c->cfg = nx_config_load(path, &e);
     if (!c->cfg)

@@ -147,6 +147,10 @@ nx_pipeline *nx_pipeline_parse(const char *path, nx_err *e)
     nx_pipeline *p = nx_xcalloc(1, sizeof *p);
     p->file = nx_xstrdup(path);
     struct parse ps = { .p = p };
+    /* A pipeline names the code that runs: it must be as safe as the
+     * modules themselves (not writable by others). */
+    if (nx_check_secure_path(path, e) != 0)
+        goto fail;
     if (nx_ini_parse(path, on_entry, &ps, e) != 0)
         goto fail;
     if (p->nsteps == 0) {
@@ -288,6 +292,12 @@ json_t *nx_pipeline_to_json(const nx_pipeline *p)
         json_t *set = json_object();
         for (size_t k = 0; k < s->nsettings; k++)
             json_object_set_new(set, s->settings[k].key, json_string(s->settings[k].value));
+        /* declared defaults too, so that recover uses the values the run
+         * used even if the module file is replaced meanwhile */
+        for (const struct nexo_setting *d = s->mod ? s->mod->step->settings : NULL; d && d->name;
+             d++)
+            if (!json_object_get(set, d->name) && d->default_value)
+                json_object_set_new(set, d->name, json_string(d->default_value));
         json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:i, s:o}", "name", s->name,
                                                "module", s->module, "path",
                                                s->module_path ? s->module_path : "", "line",
@@ -346,7 +356,8 @@ nx_pipeline *nx_pipeline_from_json(const json_t *j, nx_err *e)
 
 char *nx_pipeline_path(const char *pipelines_dir, const char *name_or_path)
 {
-    if (strchr(name_or_path, '/'))
+    size_t n = strlen(name_or_path);
+    if (strchr(name_or_path, '/') || (n > 4 && strcmp(name_or_path + n - 4, ".ini") == 0))
         return nx_xstrdup(name_or_path);
     return nx_xasprintf("%s/%s.ini", pipelines_dir, name_or_path);
 }

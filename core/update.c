@@ -29,9 +29,11 @@ static char *new_update_id(void)
 static json_t *make_info(const struct nx_update_req *req, const char *id, const char *work,
                          const char *pipeline_name)
 {
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s}", "update_id", id, "component",
-                             req->component ? req->component : "custom", "work_dir", work,
-                             "pipeline", pipeline_name);
+    json_t *info = json_pack("{s:s, s:s, s:s}", "update_id", id, "component",
+                             req->component ? req->component : "custom", "pipeline",
+                             pipeline_name);
+    if (work && *work)
+        json_object_set_new(info, "work_dir", json_string(work));
     if (req->from)
         json_object_set_new(info, "from_version", json_string(req->from));
     if (req->to)
@@ -189,7 +191,8 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
     int code = NX_EXIT_ROLLBACK_FAILED;
     nx_config *cfg = NULL;
     nx_pipeline *pl = NULL;
-    if (strcmp(json_string_value(json_object_get(last, "ev")), "end") == 0) {
+    const char *last_ev = json_string_value(json_object_get(last, "ev"));
+    if (last_ev && strcmp(last_ev, "end") == 0) {
         /* The update was over; only the archiving was cut short. */
         code = nx_journal_archive(j, &e) == 0 ? NX_EXIT_OK : NX_EXIT_ROLLBACK_FAILED;
         nx_log(out, code ? NEXO_LOG_ERROR : NEXO_LOG_INFO, NULL, "%s",

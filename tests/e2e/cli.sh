@@ -29,6 +29,14 @@ for cmd in check list core "plugin foo" all update-db install rollback history v
         bash -c "test $rc = 1 && grep -q 'not available yet' '$T/err'"
 done
 
+# The installed program's defaults point into its install prefix.
+check "default config is in the prefix" \
+    bash -c "env -u NEXO_UPDATE_CONFIG '$NX' --help | grep -q '$PREFIX/etc/nexo-update/nexo-update.ini'"
+check "without -c: the installed config and default pipelines" \
+    bash -c "env -u NEXO_UPDATE_CONFIG '$NX' pipeline show core 2>&1 | grep -qF \"pipeline 'core' ($PREFIX/etc/nexo-update/pipelines/core.ini)\""
+check "the installed config's paths are in the prefix" \
+    grep -qx "modules = $PREFIX/lib/nexo-update" "$PREFIX/etc/nexo-update/nexo-update.ini"
+
 # Bad NEXO_FAULT is a usage error naming the spec.
 rc=$(NEXO_FAULT=s1:sideways:kill rc_of "$NX" -c "$CONF" status)
 check "bad NEXO_FAULT: exit 2 with message" bash -c "test $rc = 2 && grep -q \"unknown point 'sideways'\" '$T/err'"
@@ -130,6 +138,16 @@ rc=$(rc_of "$NX" -c "$CONF" -y pipeline run "$T/ww.ini")
 check "world-writable module: refused naming the file" \
     bash -c "test $rc = 1 && grep -q '$T/fx/fake_step.so.*writable' '$T/err'"
 chmod 755 "$T/fx"; rm -f "$T/fx/fake_step.so"
+
+# A world-writable pipeline file or configuration is refused: it names code to run.
+cp "$PIPE" "$T/ww-pipe.ini"; chmod 666 "$T/ww-pipe.ini"
+rc=$(rc_of "$NX" -c "$CONF" -y pipeline run "$T/ww-pipe.ini")
+check "world-writable pipeline: refused naming it" \
+    bash -c "test $rc = 1 && grep -q 'ww-pipe.ini.*world-writable' '$T/err'"
+cp "$CONF" "$T/ww-conf.ini"; chmod 666 "$T/ww-conf.ini"
+rc=$(rc_of "$NX" -c "$T/ww-conf.ini" status)
+check "world-writable configuration: refused naming it" \
+    bash -c "test $rc = 1 && grep -q 'ww-conf.ini.*world-writable' '$T/err'"
 
 # Dry run: validates and plans, changes nothing, no journal.
 reset

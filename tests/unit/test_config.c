@@ -9,6 +9,7 @@
 
 #include "buildconf.h"
 #include "config.h"
+#include "defaults.h"
 #include "util.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -124,10 +125,12 @@ START_TEST(test_defaults)
     assert_get(c, "server", "allow_http", "false");
     assert_get(c, "server", "url", NULL);
     assert_get(c, "server", "api_key", NULL);
-    assert_get(c, "paths", "state", NX_DEFAULT_STATE);
-    assert_get(c, "paths", "backups", NX_DEFAULT_BACKUPS);
-    assert_get(c, "paths", "modules", NX_DEFAULT_MODULES);
-    assert_get(c, "paths", "pipelines", NX_DEFAULT_PIPELINES);
+    nx_defaults d;
+    nx_defaults_init(&d);
+    assert_get(c, "paths", "state", d.state);
+    assert_get(c, "paths", "backups", d.backups);
+    assert_get(c, "paths", "modules", d.modules);
+    assert_get(c, "paths", "pipelines", d.pipelines);
     assert_get(c, "backup", "keep", "5");
     assert_get(c, "backup", "keep_days", "30");
     assert_get(c, "notify", "smtp_url", "smtp://127.0.0.1:25");
@@ -237,7 +240,9 @@ START_TEST(test_relative_paths_resolved)
     /* Absolute paths stay, other keys are no paths. */
     assert_get(c, "database", "path", "/abs/site.db");
     assert_get(c, "server", "url", "relative/not/a/path");
-    assert_get(c, "paths", "backups", NX_DEFAULT_BACKUPS);
+    nx_defaults d;
+    nx_defaults_init(&d);
+    assert_get(c, "paths", "backups", d.backups);
     nx_config_free(c);
 }
 END_TEST
