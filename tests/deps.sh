@@ -8,6 +8,7 @@ PKGS=(
   libcurl4-openssl-dev libarchive-dev libxml2-dev libssl-dev
   libpq-dev libmariadb-dev libsqlite3-dev libmicrohttpd-dev
   jq util-linux
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
