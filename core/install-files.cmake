@@ -1,25 +1,8 @@
 # Runs at install time (cmake --install): writes the example configuration,
 # the default pipelines and the pkg-config file for the prefix actually
-# installed to. Mirrors core/defaults.c.
+# installed to (CMAKE_INSTALL_PREFIX here is the --prefix given).
 set(P "${CMAKE_INSTALL_PREFIX}")
-if(P STREQUAL "/usr")
-  set(ETC "/etc")
-  set(VAR "/var")
-elseif(P MATCHES "^/opt/")
-  set(ETC "/etc${P}")
-  set(VAR "/var${P}")
-else()
-  set(ETC "${P}/etc")
-  set(VAR "${P}/var")
-endif()
-set(NEXO_SYSCONFDIR "${ETC}/nexo-update")
-set(NEXO_STATEDIR "${VAR}/lib/nexo-update")
-set(NEXO_BACKUPDIR "${VAR}/backups/nexo-update")
-set(NEXO_MODULEDIR "${P}/${NX_LIBDIR}/nexo-update")
-set(NEXO_MAPDIR "${P}/${NX_DATADIR}/nexo-update")
-set(NEXO_INCLUDEDIR "${P}/${NX_INCLUDEDIR}")
-set(NEXO_LIBDIR "${P}/${NX_LIBDIR}")
-set(NEXO_PREFIX "${P}")
+include("${NX_SRC}/core/nexo-paths.cmake")
 
 set(gen "${NX_BIN}/install-gen")
 configure_file("${NX_SRC}/conf/nexo-update.ini.in" "${gen}/nexo-update.ini" @ONLY)

@@ -6,12 +6,35 @@
 #   tests/run-all.sh             build in ./build
 #   tests/run-all.sh --sanitize  ASan+UBSan build in ./build-asan
 set -euo pipefail
+umask 022
 src=$(cd "$(dirname "$0")/.." && pwd)
 flags=(-DNEXO_WERROR=ON)
-build="$src/build"
-if [ "${1:-}" = "--sanitize" ]; then
+name=build
+[ "${1:-}" = "--sanitize" ] && name=build-asan
+
+# nexo-update refuses modules and pipelines in folders others can write to
+# (a root-owned sticky folder such as /tmp excepted). If the checkout lies
+# below such a folder, build outside it, in a private folder under /tmp.
+safe_path() {
+  local d=$1 mode owner
+  while :; do
+    read -r mode owner < <(stat -c '%a %u' "$d")
+    if (( (8#$mode & 8#022) != 0 )) && ! { (( (8#$mode & 8#1000) != 0 )) && [ "$owner" = 0 ]; }; then
+      echo "note: $d is writable by others; building outside the checkout" >&2
+      return 1
+    fi
+    [ "$d" = / ] && return 0
+    d=$(dirname "$d")
+  done
+}
+if safe_path "$src"; then
+  build="$src/$name"
+else
+  build="/tmp/nexo-update-$(id -u)-$(echo "$src" | md5sum | cut -c1-8)/$name"
+  mkdir -p "$build"; chmod 755 "$(dirname "$build")"
+fi
+if [ "$name" = build-asan ]; then
   flags+=(-DNEXO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
-  build="$src/build-asan"
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi

@@ -278,6 +278,7 @@ END_TEST
 START_TEST(test_shipped_config_loads)
 {
     nx_err e = {{0}};
+    /* the example, written for the configured prefix */
     nx_config *c = nx_config_load(NX_TEST_BINDIR "/conf/nexo-update.ini", &e);
     ck_assert_msg(c != NULL, "%s", e.msg);
     assert_get(c, "database", "driver", "sqlite");

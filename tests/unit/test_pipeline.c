@@ -686,12 +686,17 @@ START_TEST(test_shipped_pipelines_parse)
 {
     static const char *const names[] = { "core", "plugin", "db" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char *path = nx_pipeline_path(NX_TEST_SRCDIR "/conf/pipelines", names[i]);
-        if (access(path, F_OK) != 0) {
-            free(path);
-            continue;
-        }
+        char *src = nx_pipeline_path(NX_TEST_SRCDIR "/conf/pipelines", names[i]);
+        char *text = NULL;
         nx_err e = {{0}};
+        /* a copy in the test's private folder: the checkout may lie below
+         * a folder others can write to, which the parser refuses */
+        ck_assert_msg(nx_read_file(src, &text, NULL, 0, &e) == 0, "%s", e.msg);
+        char *name = nx_xasprintf("%s.ini", names[i]);
+        char *path = write_file(name, text);
+        free(name);
+        free(text);
+        free(src);
         nx_pipeline *p = nx_pipeline_parse(path, &e);
         ck_assert_msg(p != NULL, "%s", e.msg);
         ck_assert_uint_gt(p->nsteps, 0);
