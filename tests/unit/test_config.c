@@ -10,59 +10,17 @@
 #include "buildconf.h"
 #include "config.h"
 #include "defaults.h"
+#include "testutil.h"
 #include "util.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* g_base: one folder per test case, made and removed by the runner (an
- * unchecked fixture, so it goes even when a test fails and skips its
- * checked teardown); g_dir: one folder per test inside it. */
-static char g_base[64];
-static char g_dir[128];
-
-static void base_setup(void)
-{
-    snprintf(g_base, sizeof g_base, "/tmp/nx-test-config-XXXXXX");
-    ck_assert_msg(mkdtemp(g_base) != NULL, "mkdtemp: %s", strerror(errno));
-    ck_assert_int_eq(chmod(g_base, 0755), 0);
-}
-
-static void base_teardown(void)
-{
-    nx_err e = {{0}};
-    if (nx_rmtree(g_base, &e) != 0)
-        fprintf(stderr, "%s\n", e.msg);
-}
-
-static void tmp_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "%s/t-XXXXXX", g_base);
-    ck_assert_msg(mkdtemp(g_dir) != NULL, "mkdtemp: %s", strerror(errno));
-    ck_assert_int_eq(chmod(g_dir, 0755), 0);
-}
-
-static void tmp_teardown(void)
-{
-    nx_err e = {{0}};
-    ck_assert_msg(nx_rmtree(g_dir, &e) == 0, "rmtree: %s", e.msg);
-}
-
-/* Write `text` to g_dir/name; the malloc'ed path. */
-static char *write_file(const char *name, const char *text)
-{
-    char *path = nx_path_join(g_dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert_int_eq(fputs(text, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
-    return path;
-}
 
 static nx_config *load_text(const char *text, char **path_out)
 {
-    char *path = write_file("nexo-update.ini", text);
+    char *path = tu_write("nexo-update.ini", text);
     nx_err e = {{0}};
     nx_config *c = nx_config_load(path, &e);
     ck_assert_msg(c != NULL, "load failed: %s", e.msg);
@@ -77,7 +35,7 @@ static nx_config *load_text(const char *text, char **path_out)
  * and every needle (NULL-terminated list). */
 static void expect_error_at(const char *text, int line, const char *const *needles)
 {
-    char *path = write_file("nexo-update.ini", text);
+    char *path = tu_write("nexo-update.ini", text);
     nx_err e = {{0}};
     nx_config *c = nx_config_load(path, &e);
     ck_assert_msg(c == NULL, "loaded although it should fail:\n%s", text);
@@ -104,7 +62,7 @@ static void assert_get(const nx_config *c, const char *sec, const char *key, con
 
 static char *in_dir(const char *rel)
 {
-    return nx_path_join(g_dir, rel);
+    return nx_path_join(tu_dir, rel);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -251,10 +209,10 @@ END_TEST
  * against the absolute folder, not against a relative one. */
 START_TEST(test_relative_config_file_name)
 {
-    char *path = write_file("nexo-update.ini", "[site]\nroot = www\n");
+    char *path = tu_write("nexo-update.ini", "[site]\nroot = www\n");
     char cwd[4096];
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-    ck_assert_int_eq(chdir(g_dir), 0);
+    ck_assert_int_eq(chdir(tu_dir), 0);
     nx_err e = {{0}};
     nx_config *c = nx_config_load("nexo-update.ini", &e);
     nx_config *c2 = nx_config_load("./nexo-update.ini", &e);
@@ -266,7 +224,7 @@ START_TEST(test_relative_config_file_name)
     const char *root2 = nx_config_get(c2, "site", "root");
     ck_assert_ptr_nonnull(root2);
     ck_assert_msg(root2[0] == '/', "not absolute: %s", root2);
-    ck_assert_msg(strncmp(root2, g_dir, strlen(g_dir)) == 0, "not under %s: %s", g_dir, root2);
+    ck_assert_msg(strncmp(root2, tu_dir, strlen(tu_dir)) == 0, "not under %s: %s", tu_dir, root2);
     ck_assert_str_eq(nx_config_file(c), "nexo-update.ini");
     free(want);
     free(path);
@@ -749,8 +707,8 @@ static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("load");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_empty_file_all_defaults);
     tcase_add_test(tc, test_values_set_override_defaults);
@@ -761,8 +719,8 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_err_unknown_section);
     tcase_add_test(tc, test_err_unknown_section_empty);
     tcase_add_test(tc, test_err_unknown_key);
@@ -782,8 +740,8 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("inifile");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_long_value_intact);
     tcase_add_test(tc, test_long_value_with_comment_and_spaces);
     tcase_add_test(tc, test_long_path_resolved);
@@ -796,8 +754,8 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("snapshot");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_snapshot_omits_api_key);
     tcase_add_test(tc, test_snapshot_round_trip);
     tcase_add_test(tc, test_from_json_malformed);
@@ -805,8 +763,8 @@ static Suite *config_suite(void)
 
     {
         tc = tcase_create("regressions");
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+        tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
         tcase_add_test(tc, regress_indented_first_key_is_continuation);
         tcase_add_test(tc, regress_continuation_not_validated);
         tcase_add_test(tc, regress_long_comment_line);

@@ -8,51 +8,20 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "testutil.h"
 #include "util.h"
 
 #define MODDIR NX_TEST_BINDIR "/tests/modules"
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* g_base: one folder per test case, made and removed by the runner (an
- * unchecked fixture, so it goes even when a test fails and skips its
- * checked teardown); g_dir: one folder per test inside it. */
-static char g_base[64];
-static char g_dir[128];
 
-static void base_setup(void)
-{
-    snprintf(g_base, sizeof g_base, "/tmp/nx-test-loader-XXXXXX");
-    ck_assert_msg(mkdtemp(g_base) != NULL, "mkdtemp: %s", strerror(errno));
-    ck_assert_int_eq(chmod(g_base, 0755), 0);
-}
-
-static void base_teardown(void)
-{
-    nx_err e = {{0}};
-    if (nx_rmtree(g_base, &e) != 0)
-        fprintf(stderr, "%s\n", e.msg);
-}
-
-static void tmp_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "%s/t-XXXXXX", g_base);
-    ck_assert_msg(mkdtemp(g_dir) != NULL, "mkdtemp: %s", strerror(errno));
-    ck_assert_int_eq(chmod(g_dir, 0755), 0);
-}
-
-static void tmp_teardown(void)
-{
-    nx_err e = {{0}};
-    ck_assert_msg(nx_rmtree(g_dir, &e) == 0, "rmtree: %s", e.msg);
-}
-
-/* Copy src to g_dir/sub/name (sub made with dir_mode); the malloc'ed path. */
+/* Copy src to tu_dir/sub/name (sub made with dir_mode); the malloc'ed path. */
 static char *copy_module(const char *src, const char *sub, int dir_mode, const char *name,
                          int file_mode)
 {
     nx_err e = {{0}};
-    char *dir = nx_path_join(g_dir, sub);
+    char *dir = nx_path_join(tu_dir, sub);
     if (mkdir(dir, 0700) != 0)
         ck_assert_int_eq(errno, EEXIST);
     ck_assert_int_eq(chmod(dir, (mode_t)dir_mode), 0);
@@ -245,7 +214,7 @@ START_TEST(test_refuse_group_writable_folder)
     char *p = copy_module(MODDIR "/fake_step.so", "gw", 0775, "fake_step.so", 0755);
     expect_refused(p, NX_STEP, "writable");
     expect_refused(p, NX_STEP, "folder is group-writable");
-    char *dir = nx_path_join(g_dir, "gw");
+    char *dir = nx_path_join(tu_dir, "gw");
     expect_refused(p, NX_STEP, dir);
     free(dir);
     free(p);
@@ -310,7 +279,7 @@ END_TEST
 
 START_TEST(test_refuse_not_a_regular_file)
 {
-    char *d = nx_path_join(g_dir, "dir.so");
+    char *d = nx_path_join(tu_dir, "dir.so");
     ck_assert_int_eq(mkdir(d, 0755), 0);
     expect_refused(d, NX_STEP, "not a regular file");
     free(d);
@@ -319,7 +288,7 @@ END_TEST
 
 START_TEST(test_refuse_not_elf)
 {
-    char *p = nx_path_join(g_dir, "junk.so");
+    char *p = nx_path_join(tu_dir, "junk.so");
     nx_err e = {{0}};
     ck_assert_int_eq(nx_write_file_atomic(p, "not an ELF file\n", 16, 0644, &e), 0);
     expect_refused(p, NX_STEP, "cannot load");
@@ -337,7 +306,7 @@ START_TEST(test_check_secure_path)
     ck_assert_int_eq(nx_check_secure_path(p, &e), -1);
     ck_assert_msg(strstr(e.msg, p) != NULL && strstr(e.msg, "group-writable") != NULL,
                   "'%s'", e.msg);
-    char *missing = nx_path_join(g_dir, "missing.ini");
+    char *missing = nx_path_join(tu_dir, "missing.ini");
     ck_assert_int_eq(nx_check_secure_path(missing, &e), -1);
     ck_assert_msg(strstr(e.msg, missing) != NULL, "'%s'", e.msg);
     free(missing);
@@ -404,7 +373,7 @@ START_TEST(test_resolve_then_load)
     /* A modules folder laid out like the installed one. */
     char *p = copy_module(MODDIR "/fake_step.so", "steps", 0755, "fake_step.so", 0755);
     nx_err e = {{0}};
-    char *r = nx_module_resolve(g_dir, NX_STEP, "fake_step", &e);
+    char *r = nx_module_resolve(tu_dir, NX_STEP, "fake_step", &e);
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(r, p);
     nx_module *m = nx_module_load(r, NX_STEP, &e);
@@ -420,16 +389,16 @@ static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("load");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_load_fake_step);
     tcase_add_test(tc, test_load_fake_check);
     tcase_add_test(tc, test_load_copy_in_safe_folder);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("refuse");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_refuse_missing_file);
     tcase_add_test(tc, test_refuse_bad_abi);
     tcase_add_test(tc, test_refuse_bad_small);
@@ -453,8 +422,8 @@ static Suite *loader_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("resolve");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_resolve_names);
     tcase_add_test(tc, test_resolve_invalid);
     tcase_add_test(tc, test_resolve_then_load);

@@ -9,85 +9,45 @@
 #include <unistd.h>
 
 #include "pipeline.h"
+#include "testutil.h"
 #include "util.h"
 
 #define MODDIR NX_TEST_BINDIR "/tests/modules"
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* g_base: one folder per test case, made and removed by the runner (an
- * unchecked fixture, so it goes even when a test fails and skips its
- * checked teardown); g_dir: one folder per test inside it. */
-static char g_base[64];
-static char g_dir[128];
 
-static void base_setup(void)
-{
-    snprintf(g_base, sizeof g_base, "/tmp/nx-test-pipeline-XXXXXX");
-    ck_assert_msg(mkdtemp(g_base) != NULL, "mkdtemp: %s", strerror(errno));
-    ck_assert_int_eq(chmod(g_base, 0755), 0);
-}
-
-static void base_teardown(void)
-{
-    nx_err e = {{0}};
-    if (nx_rmtree(g_base, &e) != 0)
-        fprintf(stderr, "%s\n", e.msg);
-}
-static char *g_mods;      /* g_dir/mods: a modules folder with steps/ */
+static char *g_mods;      /* tu_dir/mods: a modules folder with steps/ */
 static char *g_fake_step; /* g_mods/steps/fake_step.so */
-
-static void copy_file(const char *src, const char *dst)
-{
-    nx_err e = {{0}};
-    char *data = NULL;
-    size_t len = 0;
-    ck_assert_msg(nx_read_file(src, &data, &len, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(nx_write_file_atomic(dst, data, len, 0755, &e) == 0, "%s", e.msg);
-    free(data);
-}
 
 static void tmp_setup(void)
 {
     nx_err e = {{0}};
-    snprintf(g_dir, sizeof g_dir, "%s/t-XXXXXX", g_base);
-    ck_assert_msg(mkdtemp(g_dir) != NULL, "mkdtemp: %s", strerror(errno));
-    ck_assert_int_eq(chmod(g_dir, 0755), 0);
-    g_mods = nx_path_join(g_dir, "mods");
+    tu_tmp_setup();
+    g_mods = nx_path_join(tu_dir, "mods");
     char *steps = nx_path_join(g_mods, "steps");
     ck_assert_msg(nx_mkdirs(steps, 0755, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(chmod(g_mods, 0755), 0);
     ck_assert_int_eq(chmod(steps, 0755), 0);
     g_fake_step = nx_path_join(steps, "fake_step.so");
-    copy_file(MODDIR "/fake_step.so", g_fake_step);
+    tu_copy(MODDIR "/fake_step.so", g_fake_step);
     char *check = nx_path_join(steps, "fake_check.so");
-    copy_file(MODDIR "/fake_check.so", check);
+    tu_copy(MODDIR "/fake_check.so", check);
     free(check);
     free(steps);
 }
 
 static void tmp_teardown(void)
 {
-    nx_err e = {{0}};
-    ck_assert_msg(nx_rmtree(g_dir, &e) == 0, "rmtree: %s", e.msg);
+    tu_tmp_teardown();
     free(g_mods);
     free(g_fake_step);
     g_mods = g_fake_step = NULL;
 }
 
-static char *write_file(const char *name, const char *text)
-{
-    char *path = nx_path_join(g_dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert_int_eq(fputs(text, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
-    return path;
-}
-
 static nx_pipeline *parse_text(const char *text)
 {
-    char *path = write_file("test.ini", text);
+    char *path = tu_write("test.ini", text);
     nx_err e = {{0}};
     nx_pipeline *p = nx_pipeline_parse(path, &e);
     ck_assert_msg(p != NULL, "parse failed: %s", e.msg);
@@ -111,7 +71,7 @@ static void assert_at(const char *msg, const char *path, int line)
 /* Parse expecting failure at `line` (0: no line) with every needle. */
 static void expect_parse_error(const char *text, int line, const char *const *needles)
 {
-    char *path = write_file("test.ini", text);
+    char *path = tu_write("test.ini", text);
     nx_err e = {{0}};
     nx_pipeline *p = nx_pipeline_parse(path, &e);
     ck_assert_msg(p == NULL, "parsed although it should fail:\n%s", text);
@@ -224,7 +184,7 @@ END_TEST
 
 START_TEST(test_parse_default_name)
 {
-    char *path = write_file("mypipe.ini", "[only]\nmodule = fake_step\n");
+    char *path = tu_write("mypipe.ini", "[only]\nmodule = fake_step\n");
     nx_err e = {{0}};
     nx_pipeline *p = nx_pipeline_parse(path, &e);
     ck_assert_msg(p != NULL, "%s", e.msg);
@@ -234,7 +194,7 @@ START_TEST(test_parse_default_name)
     nx_pipeline_free(p);
     free(path);
 
-    path = write_file("noext", "[pipeline]\ndescription = d\n[only]\nmodule = fake_step\n");
+    path = tu_write("noext", "[pipeline]\ndescription = d\n[only]\nmodule = fake_step\n");
     p = nx_pipeline_parse(path, &e);
     ck_assert_msg(p != NULL, "%s", e.msg);
     ck_assert_str_eq(p->name, "noext");
@@ -413,7 +373,7 @@ END_TEST
 
 START_TEST(test_err_missing_file)
 {
-    char *path = nx_path_join(g_dir, "nope.ini");
+    char *path = nx_path_join(tu_dir, "nope.ini");
     nx_err e = {{0}};
     ck_assert_ptr_null(nx_pipeline_parse(path, &e));
     assert_has(e.msg, path);
@@ -465,7 +425,7 @@ END_TEST
 
 START_TEST(test_load_missing_module_path)
 {
-    char *missing = nx_path_join(g_dir, "nope.so");
+    char *missing = nx_path_join(tu_dir, "nope.so");
     char *text = nx_xasprintf("[a]\nmodule = fake_step\ndir = /x\n\n[b]\n\nmodule = %s\n"
                               "dir = /y\n",
                               missing);
@@ -693,7 +653,7 @@ START_TEST(test_shipped_pipelines_parse)
          * a folder others can write to, which the parser refuses */
         ck_assert_msg(nx_read_file(src, &text, NULL, 0, &e) == 0, "%s", e.msg);
         char *name = nx_xasprintf("%s.ini", names[i]);
-        char *path = write_file(name, text);
+        char *path = tu_write(name, text);
         free(name);
         free(text);
         free(src);
@@ -745,7 +705,7 @@ static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
     TCase *tc = tcase_create("parse");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_parse_steps_in_order);
     tcase_add_test(tc, test_parse_default_name);
@@ -757,7 +717,7 @@ static Suite *pipeline_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parse_errors");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_err_unknown_pipeline_key);
     tcase_add_test(tc, test_err_pipeline_key_twice);
@@ -775,7 +735,7 @@ static Suite *pipeline_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("modules");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_load_modules);
     tcase_add_test(tc, test_load_missing_module_path);
@@ -789,7 +749,7 @@ static Suite *pipeline_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("json");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_json_round_trip);
     tcase_add_test(tc, test_from_json_malformed);
@@ -798,7 +758,7 @@ static Suite *pipeline_suite(void)
 
     {
         tc = tcase_create("regressions");
-        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+        tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
         tcase_add_test(tc, regress_step_name_50_to_64_chars);
         tcase_add_test(tc, regress_step_section_with_spaces);
