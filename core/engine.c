@@ -33,9 +33,6 @@ void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline
         r->ctx[i].idx = i;
         r->ctx[i].phase = "none";
     }
-    r->hostctx.run = r;
-    r->hostctx.idx = (size_t)-1;
-    r->hostctx.phase = "host";
     r->started_ms = nx_mono_ms();
 }
 

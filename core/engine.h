@@ -18,7 +18,7 @@ struct nx_run;
 /* The context handed to modules with every call. */
 struct nexo_ctx {
     struct nx_run *run;
-    size_t idx;             /* step index, or (size_t)-1 for the host itself */
+    size_t idx;             /* step index */
     const char *phase;
     char msg[NX_ERRLEN];
     int has_msg;
@@ -47,7 +47,6 @@ typedef struct nx_run {
     json_t *shared;     /* shared journaled state */
     json_t *states;     /* per step: object of journaled state */
     struct nexo_ctx *ctx;
-    struct nexo_ctx hostctx;
     int dry_run;
     int recovering;
     nx_module *driver;
@@ -55,7 +54,6 @@ typedef struct nx_run {
     int db_state;       /* 0 untried, 1 open, -1 failed */
     char db_error[NX_ERRLEN];
     long long started_ms;
-    long long maint_ms; /* reserved for maintenance accounting */
 } nx_run;
 
 extern const struct nexo_host nx_host_table;

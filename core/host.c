@@ -9,8 +9,6 @@
 
 static const char *step_name(const nexo_ctx *c)
 {
-    if (c->idx == (size_t)-1)
-        return "nexo-update";
     return c->run->pl->steps[c->idx].name;
 }
 
@@ -45,7 +43,7 @@ static int h_fail(nexo_ctx *c, int code, const char *fmt, ...)
 
 static const char *h_setting(nexo_ctx *c, const char *key)
 {
-    if (c->idx == (size_t)-1 || !key)
+    if (!key)
         return NULL;
     return nx_step_setting(&c->run->pl->steps[c->idx], key);
 }
@@ -62,7 +60,7 @@ static const char *h_info(nexo_ctx *c, const char *name)
     if (!name)
         return NULL;
     if (strcmp(name, "step") == 0)
-        return c->idx == (size_t)-1 ? NULL : step_name(c);
+        return step_name(c);
     if (strcmp(name, "phase") == 0)
         return c->phase;
     if (strcmp(name, "dry_run") == 0)
@@ -84,8 +82,6 @@ static const char *h_info(nexo_ctx *c, const char *name)
 
 static json_t *my_state(nexo_ctx *c)
 {
-    if (c->idx == (size_t)-1)
-        return NULL;
     return json_array_get(c->run->states, c->idx);
 }
 
@@ -150,8 +146,6 @@ static const char *h_shared_get(nexo_ctx *c, const char *key)
 static int h_checkpoint(nexo_ctx *c, const char *what)
 {
     nx_run *r = c->run;
-    if (c->idx == (size_t)-1)
-        return 0;
     unsigned n = ++c->checkpoints;
     if (r->j) {
         nx_err e;

@@ -3,7 +3,6 @@
 #include "buildconf.h"
 #include "defaults.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
