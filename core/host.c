@@ -224,6 +224,7 @@ static const char *h_strerror(int code)
     case NEXO_EVERIFY: return "verification failed";
     case NEXO_EINJECTED: return "injected failure (NEXO_FAULT)";
     case NEXO_ENOTSUP: return "not supported";
+    case NEXO_EBUSY: return "held by someone else";
     default: return "unknown error";
     }
 }

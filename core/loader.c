@@ -194,8 +194,10 @@ static int check_driver(const char *path, const struct nexo_driver_module *d, nx
         return -1;
     if (check_version(path, d->version, e) != 0)
         return -1;
-    if (!d->connect || !d->disconnect || !d->exec || !d->query || !d->begin || !d->commit ||
-        !d->rollback || !d->quote_ident) {
+    if (!d->connect || !d->disconnect || !d->server_version || !d->exec || !d->query ||
+        !d->begin || !d->commit || !d->rollback || !d->quote_ident || !d->exists || !d->lock ||
+        !d->unlock || !d->backup || !d->restore || !d->render || !d->free_stmts ||
+        !d->dialect) {
         nx_seterr(e, "%s: driver '%s' lacks a required function", path, d->name);
         return -1;
     }

@@ -9,6 +9,7 @@ PKGS=(
   libpq-dev libmariadb-dev libsqlite3-dev libmicrohttpd-dev
   jq util-linux
   clang libclang-rt-14-dev
+  postgresql postgresql-client mariadb-server mariadb-client
 )
 missing=()
 for p in "${PKGS[@]}"; do

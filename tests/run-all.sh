@@ -39,6 +39,11 @@ if [ "$name" = build-asan ]; then
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
 bash "$src/tests/deps.sh"
+if [ "$(id -u)" -eq 0 ]; then
+  bash "$src/tests/servers.sh"
+else
+  echo "note: not root: PostgreSQL and MariaDB are not started; their tests skip" >&2
+fi
 cmake -S "$src" -B "$build" "${flags[@]}" > /dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"

@@ -140,7 +140,7 @@ void fh_init(struct fakehost *fh, const struct nexo_step_module *step)
     fh->state = json_object();
     fh->shared = json_object();
     fh->step = step;
-    for (const struct nexo_setting *s = step->settings; s && s->name; s++)
+    for (const struct nexo_setting *s = step ? step->settings : NULL; s && s->name; s++)
         if (s->default_value)
             json_object_set_new(fh->settings, s->name, json_string(s->default_value));
 }

@@ -21,7 +21,8 @@ struct fakehost {
     unsigned fail_at_checkpoint; /* 0: never */
 };
 
-/* Set up with the step's declared defaults applied to `settings`. */
+/* Set up with the step's declared defaults applied to `settings`. step
+ * may be NULL to drive a database driver (config only). */
 void fh_init(struct fakehost *fh, const struct nexo_step_module *step);
 void fh_free(struct fakehost *fh);
 nexo_ctx *fh_ctx(struct fakehost *fh);

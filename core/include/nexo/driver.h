@@ -15,6 +15,7 @@
 #define NEXO_DRIVER_H
 
 #include <nexo/nexo.h>
+#include <nexo/schema.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,7 +44,8 @@ struct nexo_driver_module {
     /* The server's version text (e.g. "15.18"). */
     int (*server_version)(const struct nexo_host *h, nexo_ctx *c, void *conn,
                           char *buf, size_t len);
-    /* One statement with $1..$n / ? bound text parameters (NULL = SQL NULL). */
+    /* One statement with bound text parameters (NULL = SQL NULL), written
+     * with the driver's placeholders ($1..$n for pgsql, ? otherwise). */
     int (*exec)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *sql,
                 int nparams, const char *const *params);
     int (*query)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *sql,
@@ -63,14 +65,27 @@ struct nexo_driver_module {
     int (*lock)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *name,
                 int timeout_s);
     int (*unlock)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *name);
-    /* Whole-database backup into / restore from `path` (a file the driver
-     * creates 0600). */
+    /* Whole-database snapshot into `path` (a file the driver creates 0600)
+     * and back: restore makes the database equal to the snapshot — schema,
+     * rows, sequence/auto-increment positions — dropping what was created
+     * since. Tools run as child processes get the password through the
+     * environment or a 0600 file, never argv. */
     int (*backup)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *path);
     int (*restore)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *path);
+    /* Render one schema or data operation as statements in the dialect.
+     * *out is allocated by the driver and released with free_stmts. Errors
+     * name op->file:op->line. conn may be used to read the current schema
+     * (e.g. SQLite rebuilding a table to change a column's type). */
+    int (*render)(const struct nexo_host *h, nexo_ctx *c, void *conn, const struct nexo_op *op,
+                  struct nexo_stmt **out, size_t *nout);
+    void (*free_stmts)(struct nexo_stmt *stmts, size_t n);
+    /* The dialect's name for docs and --dry-run ("postgresql", "mariadb",
+     * "sqlite"). */
+    const char *dialect;
 };
 
 #define NEXO_DRIVER_MIN_SIZE \
-    (offsetof(struct nexo_driver_module, restore) + sizeof(void (*)(void)))
+    (offsetof(struct nexo_driver_module, dialect) + sizeof(const char *))
 
 #define NEXO_DRIVER_SYMBOL "nexo_driver_module"
 

@@ -49,7 +49,8 @@ enum nexo_result {
     NEXO_EDB = -5,        /* the database refused a statement */
     NEXO_EVERIFY = -6,    /* a checksum, signature or manifest check failed */
     NEXO_EINJECTED = -7,  /* NEXO_FAULT made this point fail (testing aid) */
-    NEXO_ENOTSUP = -8     /* not supported by this driver or site */
+    NEXO_ENOTSUP = -8,    /* not supported by this driver or site */
+    NEXO_EBUSY = -9       /* a lock is held by someone else */
 };
 
 enum nexo_log_level {
