@@ -72,8 +72,10 @@ static int call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
     c->phase = phase;
     c->has_msg = 0;
     c->msg[0] = '\0';
-    if (strcmp(phase, "run") == 0)
+    if (strcmp(phase, "run") == 0) {
         c->checkpoints = 0;
+        c->journaled = 0;
+    }
     int rc = fn(&nx_host_table, c);
     nx_progress_end(r->out, &c->prog);
     if (rc != 0 && !c->has_msg)
@@ -269,14 +271,18 @@ static void commit_all(nx_run *r, struct stepst *st)
     }
 }
 
-/* Did a step that changes the site get to work? (After a crash only
- * "started" is known, which counts as changed.) */
+/* Did a step that changes the site get to work? A step journals what
+ * undo needs before it acts (state_set, checkpoint), so a step that failed
+ * before journaling anything changed nothing — e.g. migrate refusing a
+ * malformed file. After a crash only "started" is known: that counts. */
 static int changed_site(const nx_run *r, const struct stepst *st)
 {
-    for (size_t i = 0; i < r->pl->nsteps; i++)
-        if ((st[i].called || (r->recovering && st[i].started)) &&
-            !(smod(r, i)->flags & NEXO_STEP_PRECHECK))
+    for (size_t i = 0; i < r->pl->nsteps; i++) {
+        if (smod(r, i)->flags & NEXO_STEP_PRECHECK)
+            continue;
+        if (r->recovering ? st[i].started : st[i].called && r->ctx[i].journaled > 0)
             return 1;
+    }
     return 0;
 }
 

@@ -23,6 +23,7 @@ struct nexo_ctx {
     char msg[NX_ERRLEN];
     int has_msg;
     unsigned checkpoints;   /* reported during the current run */
+    unsigned journaled;     /* state records written during run */
     nx_progress prog;
 };
 
@@ -62,6 +63,12 @@ extern const struct nexo_host nx_host_table;
 void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline *pl,
                  nx_faults *faults, json_t *info);
 void nx_run_free(nx_run *r);
+
+/* When a database is configured: connect and take its cross-node
+ * advisory lock "nexo-update" (held until the run ends), so that two
+ * nodes sharing one database never update it at once. 0 taken (or no
+ * database), 1 held by another node, -1 error; e says which. */
+int nx_run_db_lock(nx_run *r, nx_err *e);
 
 /* validate every step (phase "validate"): 0 or -1 with e naming the step. */
 int nx_engine_validate(nx_run *r, nx_err *e);

@@ -116,6 +116,8 @@ static int set_kv(nexo_ctx *c, json_t *obj, const char *ev, const char *key, con
         json_decref(v);
         return rc;
     }
+    if (strcmp(c->phase, "run") == 0)
+        c->journaled++;
     if (v)
         json_object_set_new(obj, key, v);
     else
@@ -147,6 +149,7 @@ static int h_checkpoint(nexo_ctx *c, const char *what)
 {
     nx_run *r = c->run;
     unsigned n = ++c->checkpoints;
+    c->journaled++;
     if (r->j) {
         nx_err e;
         json_t *f = json_pack("{s:I, s:I, s:s}", "step", (json_int_t)c->idx, "n", (json_int_t)n,
@@ -248,3 +251,23 @@ const struct nexo_host nx_host_table = {
     .db = h_db,
     .strerror = h_strerror,
 };
+
+int nx_run_db_lock(nx_run *r, nx_err *e)
+{
+    if (!nx_config_get(r->cfg, "database", "driver") || r->pl->nsteps == 0)
+        return 0;
+    nexo_ctx *c = &r->ctx[0];
+    c->phase = "lock";
+    c->has_msg = 0;
+    struct nexo_db *db = h_db(c);
+    if (!db) {
+        nx_seterr(e, "database: %s", c->msg);
+        return -1;
+    }
+    int rc = db->driver->lock(&nx_host_table, c, db->conn, "nexo-update", 0);
+    if (rc == 0)
+        return 0;
+    nx_seterr(e, "database %s: %s", nx_config_get(r->cfg, "database", "driver"),
+              c->has_msg ? c->msg : nx_host_table.strerror(rc));
+    return rc == NEXO_EBUSY ? 1 : -1;
+}

@@ -122,6 +122,12 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
     nx_run_init(&r, out, cfg, pl, faults, info);
     json_decref(info);
     int code = NX_EXIT_FAILED;
+    int dblock = nx_run_db_lock(&r, &e);
+    if (dblock != 0) {
+        nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        code = dblock == 1 ? NX_EXIT_LOCKED : NX_EXIT_FAILED;
+        goto out;
+    }
     if (nx_engine_validate(&r, &e) != 0 || nx_mkdirs(work, 0700, &e) != 0 ||
         begin_journal(&r, cfg, pl, id, &e) != 0) {
         nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
@@ -213,6 +219,15 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
     nx_run_init(&r, out, cfg, pl, faults, json_object_get(begin, "info"));
     r.recovering = 1;
     r.j = j;
+    int dblock = nx_run_db_lock(&r, &e);
+    if (dblock != 0) {
+        /* another node is updating the shared database: try again later */
+        nx_log(out, NEXO_LOG_ERROR, NULL, "cannot recover update %s yet: %s", id, e.msg);
+        r.j = NULL;
+        nx_run_free(&r);
+        code = dblock == 1 ? NX_EXIT_LOCKED : NX_EXIT_ROLLBACK_FAILED;
+        goto out;
+    }
     code = nx_engine_resume(&r, records);
     const char *work = json_string_value(json_object_get(r.info, "work_dir"));
     if (code == NX_EXIT_OK && work && *work && nx_rmtree(work, &e) != 0)

@@ -9,7 +9,7 @@ PKGS=(
   libpq-dev libmariadb-dev libsqlite3-dev libmicrohttpd-dev
   jq util-linux
   clang libclang-rt-14-dev
-  postgresql postgresql-client mariadb-server mariadb-client
+  postgresql postgresql-client mariadb-server mariadb-client sqlite3
 )
 missing=()
 for p in "${PKGS[@]}"; do
