@@ -232,6 +232,11 @@ static const char *h_strerror(int code)
     }
 }
 
+static const char *h_errmsg(nexo_ctx *c)
+{
+    return c->has_msg ? c->msg : "";
+}
+
 const struct nexo_host nx_host_table = {
     .abi = NEXO_ABI_VERSION,
     .size = sizeof(struct nexo_host),
@@ -250,6 +255,7 @@ const struct nexo_host nx_host_table = {
     .checkpoint = h_checkpoint,
     .db = h_db,
     .strerror = h_strerror,
+    .errmsg = h_errmsg,
 };
 
 int nx_run_db_lock(nx_run *r, nx_err *e)

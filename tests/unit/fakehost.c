@@ -118,6 +118,11 @@ static struct nexo_db *f_db(nexo_ctx *c)
     return NULL;
 }
 
+static const char *f_errmsg(nexo_ctx *c)
+{
+    return FH(c)->msg;
+}
+
 static const char *f_strerror(int code)
 {
     return code ? "error" : "success";
@@ -131,7 +136,7 @@ void fh_init(struct fakehost *fh, const struct nexo_step_module *step)
         .log = f_log, .vlog = f_vlog, .progress = f_progress, .fail = f_fail,
         .setting = f_setting, .config = f_config, .info = f_info, .state_set = f_state_set,
         .state_get = f_state_get, .shared_set = f_shared_set, .shared_get = f_shared_get,
-        .checkpoint = f_checkpoint, .db = f_db, .strerror = f_strerror,
+        .checkpoint = f_checkpoint, .db = f_db, .strerror = f_strerror, .errmsg = f_errmsg,
     };
     fh->settings = json_object();
     fh->info = json_pack("{s:s, s:s, s:s}", "update_id", "20260101-000000-00000000",

@@ -129,6 +129,11 @@ struct nexo_host {
 
     /* Text of a NEXO_E* code. */
     const char *(*strerror)(int code);
+
+    /* The message the last fail() of this call set ("" if none), e.g. to
+     * add where an error happened: fail(c, rc, "%s:%d: %s", file, line,
+     * errmsg(c)). */
+    const char *(*errmsg)(nexo_ctx *c);
 };
 
 #define NEXO_HOST_HAS(h, field) \
