@@ -120,12 +120,13 @@ static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
     nx_mig_path path;
     nx_err e;
     int rc = 0;
-    if (nx_mig_find_path(dir, from, to, &path, &e) != 0)
-        rc = h->fail(c, NEXO_ENOTFOUND, "%s", e.msg);
+    if (nx_mig_find_path(dir, from, to, &path, &e) != 0) {
+        free(dir);
+        return h->fail(c, NEXO_ENOTFOUND, "%s", e.msg);
+    }
     for (size_t i = 0; !rc && i < path.n; i++)
         rc = add_file(h, c, p, path.files[i]);
-    if (!rc)
-        nx_mig_path_free(&path);
+    nx_mig_path_free(&path);
     free(dir);
     return rc;
 }
