@@ -51,8 +51,9 @@ typedef struct nx_mig {
  * Decisions the spec leaves open (v1):
  * - No DOCTYPE at all (so no DTD, no entities): "DOCTYPE is not allowed".
  *   libxml2's own errors read "FILE:LINE: malformed XML: <its message>".
- *   Note: the spec's §5.2 example writes where="last_activity < ..."; a raw
- *   '<' in an attribute is not XML: authors write &lt; (the message says so).
+ *   The spec's §5.2 example writes where="last_activity < ..."; such a raw
+ *   '<' inside an attribute value is accepted (made &lt; before parsing),
+ *   as the spec's format does; anywhere else it is malformed XML.
  * - Lines (op->line, script/cleanup line) are where the element's '<' is.
  * - ops: all of <database> first, then all of <data>, each in file order,
  *   wherever the two stand in the file. <install> allows <description>,
