@@ -168,4 +168,33 @@ check "$DRIVER: two nodes: it says the database is locked" grep -qi 'lock' "$T/e
 check "$DRIVER: two nodes: the first succeeds" test "$rc1" = 0
 check "$DRIVER: two nodes: migrated once" \
     test "$(db_sql "SELECT COUNT(*) FROM migration_log WHERE file = 'via-2.1.0'")" = 1
+
+# Custom scripts (driver-independent; run once, on SQLite): a failing
+# script fails the migration, a hanging one is killed after script_timeout.
+if [ "$DRIVER" = sqlite ]; then
+    db_dump > "$T/before-scripts.sql"
+    SC="$T/scripts"; mkdir -p "$SC/database/upgrades" "$SC/scripts"
+    printf '<?xml version="1.0"?>\n<upgrade from="2.1.0" to="2.2.0">\n  <data><insert table="migration_log"><row><file>2.2.0</file></row></insert></data>\n  <custom><script>scripts/s.sh</script></custom>\n</upgrade>\n' \
+        > "$SC/database/upgrades/upgrade_2.1.0_2.2.0.xml"
+    printf '[pipeline]\nname = db\n[migrate]\nmodule = migrate\nupgrades = %s/database/upgrades\nscript_timeout = 2\n' "$SC" > "$T/sc.ini"
+    # the script lives below the source root, which is the site here
+    mkdir -p "$T/site/scripts"
+    printf '#!/bin/sh\necho "about to fail"\nexit 7\n' > "$T/site/scripts/s.sh"; chmod 755 "$T/site/scripts/s.sh"
+    rc=$(run pipeline run "$T/sc.ini" --from 2.1.0 --to 2.2.0)
+    check "$DRIVER: a failing custom script: exit 3, named with its exit code" \
+        bash -c "test $rc = 3 && grep -q 'custom script scripts/s.sh failed with exit code 7' '$T/err' && grep -q 'about to fail' '$T/err'"
+    db_dump > "$T/now.sql"
+    check "$DRIVER: a failing custom script: database restored" cmp -s "$T/before-scripts.sql" "$T/now.sql"
+    printf '#!/bin/sh\nsleep 30\n' > "$T/site/scripts/s.sh"
+    t0=$(date +%s)
+    rc=$(run pipeline run "$T/sc.ini" --from 2.1.0 --to 2.2.0)
+    check "$DRIVER: a hanging custom script is killed after script_timeout" \
+        bash -c "test $rc = 3 && grep -q 'did not finish within 2 s' '$T/err' && test \$(( \$(date +%s) - $t0 )) -lt 20"
+    db_dump > "$T/now.sql"
+    check "$DRIVER: a hanging custom script: database restored" cmp -s "$T/before-scripts.sql" "$T/now.sql"
+    printf '#!/bin/sh\nexit 0\n' > "$T/site/scripts/s.sh"; chmod 644 "$T/site/scripts/s.sh"
+    rc=$(run pipeline run "$T/sc.ini" --from 2.1.0 --to 2.2.0)
+    check "$DRIVER: a script that is not executable is refused before anything changes (exit 1)" \
+        bash -c "test $rc = 1 && grep -q 'is not an executable file' '$T/err'"
+fi
 nx_finish
