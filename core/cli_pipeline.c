@@ -128,8 +128,22 @@ static int run(struct cli *c, int argc, char **argv)
 {
     struct nx_update_req req = { 0 };
     const char *what = NULL;
+    json_t *params = json_object();
     for (int i = 2; i < argc; i++) {
         const char **slot = NULL;
+        if (strcmp(argv[i], "--param") == 0) {
+            const char *kv = i + 1 < argc ? argv[++i] : NULL;
+            const char *eq = kv ? strchr(kv, '=') : NULL;
+            if (!eq || eq == kv) {
+                fprintf(stderr, "nexo-update: --param needs NAME=VALUE\n");
+                json_decref(params);
+                return NX_EXIT_USAGE;
+            }
+            char *k = nx_xstrndup(kv, (size_t)(eq - kv));
+            json_object_set_new(params, k, json_string(eq + 1));
+            free(k);
+            continue;
+        }
         if (strcmp(argv[i], "--component") == 0)
             slot = &req.component;
         else if (strcmp(argv[i], "--from") == 0)
@@ -139,11 +153,13 @@ static int run(struct cli *c, int argc, char **argv)
         if (slot) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "nexo-update: %s needs a value\n", argv[i]);
+                json_decref(params);
                 return NX_EXIT_USAGE;
             }
             *slot = argv[++i];
         } else if (argv[i][0] == '-' || what) {
             fprintf(stderr, "nexo-update: pipeline run: unexpected '%s'\n", argv[i]);
+            json_decref(params);
             return NX_EXIT_USAGE;
         } else {
             what = argv[i];
@@ -151,11 +167,15 @@ static int run(struct cli *c, int argc, char **argv)
     }
     if (!what) {
         fprintf(stderr, "nexo-update: pipeline run needs a pipeline name or file\n");
+        json_decref(params);
         return NX_EXIT_USAGE;
     }
     nx_config *cfg = cli_config(c);
-    if (!cfg)
+    if (!cfg) {
+        json_decref(params);
         return NX_EXIT_FAILED;
+    }
+    req.params = params;
     char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), what);
     req.pipeline = path;
     req.dry_run = c->dry_run;
@@ -167,11 +187,13 @@ static int run(struct cli *c, int argc, char **argv)
         free(q);
         if (ok <= 0) {
             free(path);
+            json_decref(params);
             return ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
         }
     }
     int code = nx_update_run(&c->out, cfg, &req, c->faults);
     free(path);
+    json_decref(params);
     return code;
 }
 

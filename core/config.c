@@ -35,6 +35,9 @@ static const struct key KEYS[] = {
     { "server", "timeout", K_INT, "30", NULL, 0 },
     { "server", "trusted_keys", K_PATH, NULL, NULL, 0 },
     { "server", "allow_http", K_BOOL, "false", NULL, 0 },
+    /* extension: a CA bundle for a private update server (default: the
+     * system's trust store); TLS is always verified */
+    { "server", "ca_file", K_PATH, NULL, NULL, 0 },
     /* defaults of [paths] come from nx_defaults (the install prefix) */
     { "paths", "state", K_PATH, NULL, NULL, 0 },
     { "paths", "backups", K_PATH, NULL, NULL, 0 },

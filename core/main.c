@@ -62,14 +62,15 @@ static const struct cmd CMDS[] = {
     { "backups", not_yet, "backups list | prune | verify ID", "The backup store." },
     { "pipeline", cmd_pipeline,
       "pipeline show [NAME|FILE] | pipeline validate FILE | pipeline run NAME|FILE\n"
-      "       [--component C] [--from V] [--to V]",
+      "       [--component C] [--from V] [--to V] [--param NAME=VALUE]...",
       "show      the steps of a pipeline (default: core) with their resolved module\n"
       "          files, versions and settings.\n"
       "validate  load every module of an integrator's pipeline file, check every\n"
       "          setting and run each step's own validation; change nothing.\n"
       "run       run a pipeline as an update, with the lock, the journal, rollback\n"
       "          and recover: the way to try an integrator's steps. Asks for\n"
-      "          confirmation (-y to skip); with -n only validates and plans." },
+      "          confirmation (-y to skip); with -n only validates and plans.\n"
+      "          --param NAME=VALUE becomes the fact param.NAME (host->info)." },
     { "schedule", not_yet, "schedule --at TIME COMMAND | schedule list | schedule cancel ID",
       "One-off updates for the timer to run." },
     { "serve", not_yet, "serve [--listen ADDR:PORT]",

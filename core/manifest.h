@@ -1,0 +1,68 @@
+/*
+ * nexo-release.json, the manifest at the root of every release package
+ * (contracts §6):
+ *
+ * {
+ *   "format": 1,
+ *   "component": "core" | "plugin:SLUG",
+ *   "version": "1.1.0", "version_code": 1001000,
+ *   "release_date": "2026-11-25", "branch": "stable", "build": "20261125",
+ *   "requires": { "php": ">=8.1.0", "nexosupport": ">=1.0.0", ... },
+ *   "compatibility": { "plugins": { "slug": ">=2.0.0" } },
+ *   "dependencies": { "slug": ">=1.0.0" },          (plugins)
+ *   "files": [
+ *     { "path": "core/version.php", "type": "file", "size": 123,
+ *       "mode": "0644", "sha256": "..." },
+ *     { "path": "public_html/assets", "type": "dir", "mode": "0755" },
+ *     { "path": "public_html/latest", "type": "symlink", "target": "v2" }
+ *   ],
+ *   "total_size": 123              (sum of the files' sizes)
+ * }
+ *
+ * Paths are relative to the site root (core) or to the plugin's folder
+ * (plugin:SLUG): no leading '/', no '.' or '..' component, no empty
+ * component, no NUL/control characters, at most 4096 bytes. Modes are
+ * octal strings without setuid/setgid/sticky bits. A symlink's target is
+ * relative and stays inside the payload (resolved from the link's folder).
+ * "nexo-release.json" itself is not listed in files.
+ */
+#ifndef NX_MANIFEST_H
+#define NX_MANIFEST_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "util.h"
+
+#define NX_MANIFEST_NAME "nexo-release.json"
+
+enum nx_entry_type { NX_ENTRY_FILE = 1, NX_ENTRY_DIR, NX_ENTRY_SYMLINK };
+
+typedef struct nx_entry {
+    char *path;
+    enum nx_entry_type type;
+    uint64_t size;            /* files */
+    unsigned mode;            /* permission bits */
+    char sha256[65];          /* files */
+    char *target;             /* symlinks */
+} nx_entry;
+
+typedef struct nx_manifest {
+    char *component;
+    char *version;
+    uint64_t version_code;
+    json_t *doc;              /* the whole document (requires, compatibility ...) */
+    nx_entry *entries;
+    size_t nentries;
+    uint64_t total_size;
+} nx_manifest;
+
+/* Parse and validate (every rule above; version_code must match the
+ * version; total_size must be the sum). `name` is used in messages. */
+nx_manifest *nx_manifest_parse(const char *text, size_t len, const char *name, nx_err *e);
+void nx_manifest_free(nx_manifest *m);
+/* The entry for a path, or NULL (binary search; entries are sorted). */
+const nx_entry *nx_manifest_find(const nx_manifest *m, const char *path);
+/* Is a relative path acceptable (the rules above)? */
+int nx_manifest_path_ok(const char *path);
+
+#endif
