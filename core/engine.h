@@ -70,6 +70,13 @@ void nx_run_free(nx_run *r);
  * database), 1 held by another node, -1 error; e says which. */
 int nx_run_db_lock(nx_run *r, nx_err *e);
 
+/* Outside a pipeline: load the configured driver, connect, ask the
+ * server's version text (e.g. "15.18", "10.11.6-MariaDB") and disconnect.
+ * -1 with e naming the driver and what failed (also when no database is
+ * configured). */
+int nx_db_server_version(const nx_out *out, const nx_config *cfg, char *buf, size_t len,
+                         nx_err *e);
+
 /* validate every step (phase "validate"): 0 or -1 with e naming the step. */
 int nx_engine_validate(nx_run *r, nx_err *e);
 /* plan every step for --dry-run. */

@@ -277,3 +277,41 @@ int nx_run_db_lock(nx_run *r, nx_err *e)
               c->has_msg ? c->msg : nx_host_table.strerror(rc));
     return rc == NEXO_EBUSY ? 1 : -1;
 }
+
+/* Outside any pipeline (the update check's requirements): a run of one
+ * placeholder step named "check" gives the driver the context it expects
+ * (config, log); nothing is journaled. */
+int nx_db_server_version(const nx_out *out, const nx_config *cfg, char *buf, size_t len,
+                         nx_err *e)
+{
+    const char *drv = nx_config_get(cfg, "database", "driver");
+    if (!drv) {
+        nx_seterr(e, "no database configured ([database] driver is not set in %s)",
+                  nx_config_file(cfg));
+        return -1;
+    }
+    nx_step_inst step = { .name = (char *)"check" };
+    nx_pipeline pl = { .name = (char *)"check", .steps = &step, .nsteps = 1 };
+    nx_run r;
+    nx_run_init(&r, out, cfg, &pl, NULL, NULL);
+    r.dry_run = 1;
+    nexo_ctx *c = &r.ctx[0];
+    c->phase = "check";
+    int rc = -1;
+    struct nexo_db *db = h_db(c);
+    if (!db) {
+        nx_seterr(e, "database (%s): %s", drv, c->msg);
+        goto out;
+    }
+    c->has_msg = 0;
+    int dr = db->driver->server_version(&nx_host_table, c, db->conn, buf, len);
+    if (dr != 0) {
+        nx_seterr(e, "database (%s): server version: %s", drv,
+                  c->has_msg ? c->msg : nx_host_table.strerror(dr));
+        goto out;
+    }
+    rc = 0;
+out:
+    nx_run_free(&r);
+    return rc;
+}

@@ -1,5 +1,6 @@
 /* nexo-update: entry point and command table. */
 #include "cli.h"
+#include "update_check.h"
 #include "buildconf.h"
 #include "defaults.h"
 
@@ -19,17 +20,23 @@ static int cmd_recover(struct cli *c, int argc, char **argv);
 static int not_yet(struct cli *c, int argc, char **argv);
 
 static const struct cmd CMDS[] = {
-    { "check", not_yet, "check [--notify] [--apply-auto]",
-      "Ask the update source for updates of core and every installed plugin; flag\n"
-      "security and critical ones. Exit 100 when updates are available.\n"
-      "--notify mails the admin once per new version; --apply-auto installs what\n"
-      "[auto] apply allows." },
-    { "list", not_yet, "list",
-      "Like check, with details: version, size, release date, changelog,\n"
-      "requirements." },
-    { "core", not_yet, "core [--to VERSION] [--allow-major] [--allow-downgrade]",
+    { "check", cmd_check, "check [--notify] [--apply-auto]",
+      "Ask the update source ([server] url: a signed static index, or the update\n"
+      "server's API) for updates of core and every installed plugin; one line per\n"
+      "update, security and critical ones flagged. Releases whose requirements\n"
+      "(nexosupport, php, database) the site does not meet are not offered.\n"
+      "Exit 100 when updates are available, 0 when none, 1 on any failure.\n"
+      "--notify (mail the admin once per new version) and --apply-auto (install\n"
+      "what [auto] apply allows) are not available yet in this build." },
+    { "list", cmd_list, "list",
+      "Like check, with details of every newer release: version, size, release\n"
+      "date, sha256, URL, changelog, requirements and which are not met." },
+    { "core", cmd_core, "core [--to VERSION] [--allow-downgrade]",
       "Update core to the newest allowed release (or VERSION) through the core\n"
-      "pipeline. Asks for confirmation (-y to skip)." },
+      "pipeline. Asks for confirmation (-y to skip). A version not newer than the\n"
+      "installed one is refused unless --to names it and --allow-downgrade is given.\n"
+      "In this build only the dry run (-n) is available: it prints the offer\n"
+      "(version, size, sha256, URL, signature, changelog) and plans the pipeline." },
     { "plugin", not_yet, "plugin SLUG [--to VERSION]   (also plugin:SLUG)",
       "Update (or install) one plugin through the plugin pipeline." },
     { "all", not_yet, "all",

@@ -25,6 +25,16 @@
  * octal strings without setuid/setgid/sticky bits. A symlink's target is
  * relative and stays inside the payload (resolved from the link's folder).
  * "nexo-release.json" itself is not listed in files.
+ *
+ * Strictness (manifest.c): format, component, version, version_code,
+ * files and total_size are required; unknown top-level keys are allowed
+ * (forward compatibility, kept in doc). An entry holds exactly its type's
+ * keys (file: path type size mode sha256; dir: path type mode; symlink:
+ * path type target), anything else is refused. Modes are 3-4 octal digits
+ * (a symlink's mode is 0777); sha256 is stored lower-case. Duplicate paths,
+ * entries under a listed file or symlink, and symlink targets passing
+ * through another listed symlink are refused. Errors are one line:
+ * "NAME: what (path X)" (control characters in X shown as \xNN).
  */
 #ifndef NX_MANIFEST_H
 #define NX_MANIFEST_H

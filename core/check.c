@@ -1,0 +1,1025 @@
+/* The update check: fetch (libcurl), the signed static index, the API,
+ * requirements and the choice of the offer. See update_check.h. */
+#include "update_check.h"
+#include "buildconf.h"
+#include "engine.h"
+#include "phpver.h"
+#include "semver.h"
+#include "trust.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FUTURE_SLACK (24 * 3600) /* generated_at may be this far ahead of our clock */
+
+/* ---- fetching ----------------------------------------------------------- */
+
+struct fetch {
+    long timeout;
+    int allow_http;
+    const char *ca_file;
+    const char *api_key;
+};
+
+struct buf {
+    char *p;
+    size_t n;
+    int too_big;
+};
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct buf *b = ud;
+    size_t n = size * nmemb;
+    if (n > NX_CHECK_MAX_ANSWER - b->n) {
+        b->too_big = 1;
+        return 0;
+    }
+    b->p = nx_xrealloc(b->p, b->n + n + 1);
+    memcpy(b->p + b->n, ptr, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+static int is_loopback(const char *host)
+{
+    if (!host)
+        return 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    return strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
+/* https always, file always, http only to loopback unless allow_http. */
+static int url_allowed(const char *url, int allow_http, nx_err *e)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        nx_seterr(e, "%s: not a valid URL", url);
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_HOST, &host, 0);
+    if (strcmp(scheme, "https") == 0 || strcmp(scheme, "file") == 0)
+        rc = 0;
+    else if (strcmp(scheme, "http") != 0)
+        nx_seterr(e, "%s: unsupported scheme '%s' (https, file, or http to loopback)", url,
+                  scheme);
+    else if (allow_http || is_loopback(host))
+        rc = 0;
+    else
+        nx_seterr(e, "%s: plain http is allowed only to loopback; use https (or set "
+                     "[server] allow_http = true)", url);
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static void fetch_setup(CURL *h, const struct fetch *f, const char *url, struct buf *b,
+                        char *errbuf)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, f->timeout);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http,file");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, f->allow_http ? "https,http" : "https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)NX_CHECK_MAX_ANSWER);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "nexo-update/" NX_VERSION);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (f->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, f->ca_file);
+    if (f->api_key && *f->api_key) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, f->api_key);
+    }
+}
+
+/* GET (post NULL) or POST form-encoded `post`; the body in b. */
+static int fetch(const struct fetch *f, const char *url, const char *post, struct buf *b,
+                 nx_err *e)
+{
+    memset(b, 0, sizeof *b);
+    if (url_allowed(url, f->allow_http, e) != 0)
+        return -1;
+    CURL *h = curl_easy_init();
+    if (!h) {
+        nx_seterr(e, "%s: cannot set up libcurl", url);
+        return -1;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    fetch_setup(h, f, url, b, errbuf);
+    if (post)
+        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, post);
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    int rc = -1;
+    if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+        nx_seterr(e, "answer from %s larger than %u MiB: refused", url,
+                  NX_CHECK_MAX_ANSWER / (1024u * 1024u));
+    else if (cc != CURLE_OK)
+        nx_seterr(e, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    else if (status >= 300)
+        nx_seterr(e, "%s: HTTP status %ld", url, status);
+    else
+        rc = 0;
+    if (rc != 0)
+        buf_free(b);
+    return rc;
+}
+
+static json_t *parse_json(const struct buf *b, const char *url, nx_err *e)
+{
+    json_error_t je;
+    json_t *j = json_loadb(b->p ? b->p : "", b->n, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        nx_seterr(e, "%s: malformed JSON at line %d, column %d: %s", url, je.line, je.column,
+                  je.text);
+    else if (!json_is_object(j)) {
+        nx_seterr(e, "%s: the answer is not a JSON object", url);
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* A download_url relative to the source, made absolute. */
+static char *url_resolve(const char *base, const char *rel, nx_err *e)
+{
+    CURLU *u = curl_url();
+    char *out = NULL, *res = NULL;
+    if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_URL, rel, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+        nx_seterr(e, "download_url '%s' relative to %s: not a valid URL", rel, base);
+    else
+        res = nx_xstrdup(out);
+    curl_free(out);
+    curl_url_cleanup(u);
+    return res;
+}
+
+/* ---- the site ----------------------------------------------------------- */
+
+static int installed_version(const char *file, char **out, nx_err *e)
+{
+    json_t *v = nx_phpver_load(file, e);
+    if (!v)
+        return -1;
+    const char *ver = json_string_value(json_object_get(v, "version"));
+    nx_semver sv;
+    int rc = -1;
+    if (!ver)
+        nx_seterr(e, "%s: no 'version' string", file);
+    else if (nx_semver_parse(ver, &sv, e) != 0)
+        nx_preferr(e, "%s", file);
+    else {
+        nx_semver_free(&sv);
+        *out = nx_xstrdup(ver);
+        rc = 0;
+    }
+    json_decref(v);
+    return rc;
+}
+
+static nx_component *add_comp(nx_check *chk, const char *name, const char *slug)
+{
+    chk->comp = nx_xrealloc(chk->comp, (chk->ncomp + 1) * sizeof *chk->comp);
+    nx_component *c = &chk->comp[chk->ncomp++];
+    memset(c, 0, sizeof *c);
+    c->name = nx_xstrdup(name);
+    c->slug = slug ? nx_xstrdup(slug) : NULL;
+    return c;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **list_dir(const char *dir, size_t *n)
+{
+    char **names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        names = nx_xrealloc(names, (*n + 1) * sizeof *names);
+        names[(*n)++] = nx_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (*n)
+        qsort(names, *n, sizeof *names, cmp_names);
+    return names;
+}
+
+static int add_plugin(nx_check *chk, const char *dir, const char *slug, nx_err *e)
+{
+    char *file = nx_xasprintf("%s/%s/version.php", dir, slug);
+    int rc = 0;
+    if (access(file, F_OK) != 0) {
+        char *note = nx_xasprintf("plugin %s: no %s; not asked about", slug, file);
+        json_array_append_new(chk->notes, json_string(note));
+        free(note);
+    } else {
+        char *name = nx_xasprintf("plugin:%s", slug);
+        nx_component *c = add_comp(chk, name, slug);
+        c->file = nx_xstrdup(file);
+        rc = installed_version(file, &c->installed, e);
+        free(name);
+    }
+    free(file);
+    return rc;
+}
+
+static int read_site(nx_check *chk, const nx_config *cfg, nx_err *e)
+{
+    const char *root = nx_config_get(cfg, "site", "root");
+    if (!root) {
+        nx_seterr(e, "%s: [site] root is not set", nx_config_file(cfg));
+        return -1;
+    }
+    nx_component *core = add_comp(chk, "core", NULL);
+    core->file = nx_path_join(root, "core/version.php");
+    if (installed_version(core->file, &core->installed, e) != 0)
+        return -1;
+    char *dir = nx_path_join(root, "modules/plugins");
+    size_t n = 0;
+    char **names = list_dir(dir, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = add_plugin(chk, dir, names[i], e);
+        free(names[i]);
+    }
+    free(names);
+    free(dir);
+    return rc;
+}
+
+/* ---- requirements --------------------------------------------------------- */
+
+struct env {
+    const nx_out *out;
+    const nx_config *cfg;
+    const nx_check *chk;
+    int php_state; /* 0 not looked for, 1 known, -1 none */
+    char php[128];
+    int db_state;  /* 0 not asked, 1 known, -1 no database configured */
+    char db[256];
+};
+
+static void note(json_t *notes, const char *text)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(notes, i, v) {
+        if (strcmp(json_string_value(v), text) == 0)
+            return;
+    }
+    json_array_append_new(notes, json_string(text));
+}
+
+static char *find_in_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return NULL;
+    char *copy = nx_xstrdup(path), *save = NULL, *found = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char *f = nx_path_join(*d ? d : ".", name);
+        struct stat st;
+        if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0)
+            found = f;
+        else
+            free(f);
+    }
+    free(copy);
+    return found;
+}
+
+/* Run `php -r 'echo PHP_VERSION;'` (no shell); its output in buf. */
+static int run_php(const char *php, char *buf, size_t len)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    char *argv[] = { (char *)"php", (char *)"-r", (char *)"echo PHP_VERSION;", NULL };
+    pid_t pid;
+    int sp = posix_spawn(&pid, php, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t r = 1;
+    while (sp == 0 && n + 1 < len && r > 0) {
+        r = read(fd[0], buf + n, len - 1 - n);
+        if (r > 0)
+            n += (size_t)r;
+        else if (r < 0 && errno == EINTR)
+            r = 1;
+    }
+    buf[n] = '\0';
+    close(fd[0]);
+    int status = 0;
+    if (sp != 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0 ? 0 : -1;
+}
+
+/* The site's PHP version, or NULL (then php requirements are skipped). */
+static const char *php_version(struct env *env, json_t *notes)
+{
+    if (env->php_state == 0) {
+        char *php = find_in_path("php");
+        env->php_state = -1;
+        if (!php)
+            note(notes, "php requirements not checked: no php binary on the PATH");
+        else if (run_php(php, env->php, sizeof env->php) != 0) {
+            char *t = nx_xasprintf("php requirements not checked: %s -r 'echo PHP_VERSION;' "
+                                   "failed", php);
+            note(notes, t);
+            free(t);
+        } else
+            env->php_state = 1;
+        free(php);
+    }
+    return env->php_state == 1 ? env->php : NULL;
+}
+
+static const char *db_key(const char *driver, const char *server)
+{
+    if (strcmp(driver, "pgsql") == 0)
+        return "postgresql";
+    if (strcmp(driver, "sqlite") == 0)
+        return "sqlite";
+    return strcasestr(server, "mariadb") ? "mariadb" : "mysql";
+}
+
+static int is_db_key(const char *k)
+{
+    return strcmp(k, "mysql") == 0 || strcmp(k, "mariadb") == 0 ||
+           strcmp(k, "postgresql") == 0 || strcmp(k, "sqlite") == 0;
+}
+
+/* The database server's version when requirement `key` applies to the
+ * configured database; NULL when it does not (or none is configured). */
+static int db_version(struct env *env, json_t *notes, const char *key, const char **out,
+                      nx_err *e)
+{
+    *out = NULL;
+    const char *driver = nx_config_get(env->cfg, "database", "driver");
+    if (!driver) {
+        note(notes, "database requirements not checked: no [database] configured");
+        return 0;
+    }
+    const char *path = nx_config_get(env->cfg, "database", "path");
+    if (strcmp(driver, "sqlite") == 0 && (!path || access(path, F_OK) != 0)) {
+        /* connecting would create it: a check changes nothing */
+        char *t = nx_xasprintf("database requirements not checked: the SQLite database %s "
+                               "does not exist", path ? path : "([database] path not set)");
+        note(notes, t);
+        free(t);
+        return 0;
+    }
+    if (env->db_state == 0) {
+        if (nx_db_server_version(env->out, env->cfg, env->db, sizeof env->db, e) != 0) {
+            nx_preferr(e, "cannot check the database requirements");
+            return -1;
+        }
+        env->db_state = 1;
+    }
+    if (strcmp(db_key(driver, env->db), key) == 0)
+        *out = env->db;
+    return 0;
+}
+
+static void unmet(nx_release *r, const char *fmt, ...) NX_PRINTF(2, 3);
+static void unmet(nx_release *r, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_array_append_new(r->unmet, json_string(buf));
+}
+
+/* 1 matches, 0 not, -1 (e) when the range or the version does not parse;
+ * `loose` for versions reported by programs ("15.4 (Debian ...)"). */
+static int match(const char *range, const char *have, int loose, nx_err *e)
+{
+    nx_range *r;
+    nx_semver v;
+    if (nx_range_parse(range, &r, e) != 0)
+        return -1;
+    int prc = loose ? nx_semver_parse_loose(have, &v, e) : nx_semver_parse(have, &v, e);
+    if (prc != 0) {
+        nx_range_free(r);
+        return -1;
+    }
+    int m = nx_range_match(r, &v);
+    nx_semver_free(&v);
+    nx_range_free(r);
+    return m;
+}
+
+static void require(nx_release *r, const char *key, const char *range, const char *have,
+                    const char *what, int loose)
+{
+    nx_err e;
+    int m = match(range, have, loose, &e);
+    if (m < 0)
+        unmet(r, "%s %s: cannot be evaluated: %s", key, range, e.msg);
+    else if (m == 0)
+        unmet(r, "%s %s (%s %s)", key, range, what, have);
+}
+
+static int eval_one(struct env *env, json_t *notes, nx_release *r, const char *key,
+                    json_t *val, nx_err *e)
+{
+    const char *range = json_string_value(val);
+    if (!range) {
+        unmet(r, "%s: the requirement is not a string", key);
+        return 0;
+    }
+    const char *have = NULL;
+    if (strcmp(key, "nexosupport") == 0) {
+        require(r, key, range, env->chk->comp[0].installed, "installed core is", 0);
+    } else if (strcmp(key, "php") == 0) {
+        have = php_version(env, notes);
+        if (have)
+            require(r, key, range, have, "the site's php is", 1);
+    } else if (is_db_key(key)) {
+        if (db_version(env, notes, key, &have, e) != 0)
+            return -1;
+        if (have)
+            require(r, key, range, have, "the database server is", 1);
+    } else {
+        char *t = nx_xasprintf("requirement '%s' is unknown to this nexo-update; not checked",
+                               key);
+        note(notes, t);
+        free(t);
+    }
+    return 0;
+}
+
+/* Core releases: compatibility.plugins {SLUG: RANGE} against the
+ * installed plugins. */
+static void eval_compat(const nx_check *chk, nx_release *r, json_t *compat)
+{
+    const char *slug;
+    json_t *val;
+    json_object_foreach(json_object_get(compat, "plugins"), slug, val) {
+        char *name = nx_xasprintf("plugin:%s", slug);
+        const nx_component *p = nx_check_find(chk, name);
+        free(name);
+        if (!p)
+            continue;
+        char *key = nx_xasprintf("plugin %s", slug);
+        if (json_is_string(val))
+            require(r, key, json_string_value(val), p->installed, "installed", 0);
+        else
+            unmet(r, "%s: the compatibility range is not a string", key);
+        free(key);
+    }
+}
+
+static int eval_release(struct env *env, json_t *notes, nx_release *r, json_t *compat,
+                        int is_core, nx_err *e)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(r->requires, key, val) {
+        if (eval_one(env, notes, r, key, val, e) != 0)
+            return -1;
+    }
+    if (is_core && compat)
+        eval_compat(env->chk, r, compat);
+    return 0;
+}
+
+/* ---- releases ------------------------------------------------------------- */
+
+static void release_free(nx_release *r)
+{
+    free(r->version);
+    free(r->url);
+    free(r->sha256);
+    free(r->signature);
+    free(r->release_date);
+    free(r->changelog);
+    json_decref(r->requires);
+    json_decref(r->compat);
+    json_decref(r->unmet);
+}
+
+static int is_sha256(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!isxdigit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
+static char *opt_str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? nx_xstrdup(s) : NULL;
+}
+
+static int release_fields(json_t *o, const char *vkey, const char *where, nx_err *e)
+{
+    const char *ver = json_string_value(json_object_get(o, vkey));
+    const char *url = json_string_value(json_object_get(o, "download_url"));
+    const char *sha = json_string_value(json_object_get(json_object_get(o, "checksum"),
+                                                        "sha256"));
+    const char *sig = json_string_value(json_object_get(o, "signature"));
+    json_t *size = json_object_get(o, "size_bytes");
+    json_t *req = json_object_get(o, "requires");
+    nx_semver sv;
+    if (!ver || nx_semver_parse(ver, &sv, e) != 0) {
+        if (ver)
+            nx_preferr(e, "%s: %s", where, vkey);
+        else
+            nx_seterr(e, "%s: no %s", where, vkey);
+        return -1;
+    }
+    nx_semver_free(&sv);
+    if (!url || !*url)
+        nx_seterr(e, "%s: %s %s: no download_url", where, vkey, ver);
+    else if (!is_sha256(sha))
+        nx_seterr(e, "%s: %s %s: checksum.sha256 is missing or not 64 hex digits", where,
+                  vkey, ver);
+    else if (!sig || !*sig)
+        nx_seterr(e, "%s: %s %s: no signature", where, vkey, ver);
+    else if (!json_is_integer(size) || json_integer_value(size) <= 0)
+        nx_seterr(e, "%s: %s %s: size_bytes is missing or not a positive integer", where, vkey,
+                  ver);
+    else if (req && !json_is_object(req) && !json_is_null(req))
+        nx_seterr(e, "%s: %s %s: requires is not an object", where, vkey, ver);
+    else
+        return 0;
+    return -1;
+}
+
+/* One release object (index entry or API answer) into r; vkey names the
+ * version field ("version" or "latest_version"). */
+static int release_parse(json_t *o, const char *vkey, const char *base, const char *where,
+                         nx_release *r, nx_err *e)
+{
+    memset(r, 0, sizeof *r);
+    if (release_fields(o, vkey, where, e) != 0)
+        return -1;
+    r->url = url_resolve(base, json_string_value(json_object_get(o, "download_url")), e);
+    if (!r->url) {
+        nx_preferr(e, "%s", where);
+        return -1;
+    }
+    r->version = opt_str(o, vkey);
+    r->sha256 = opt_str(json_object_get(o, "checksum"), "sha256");
+    for (char *p = r->sha256; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    r->signature = opt_str(o, "signature");
+    r->size = (uint64_t)json_integer_value(json_object_get(o, "size_bytes"));
+    r->release_date = opt_str(o, "release_date");
+    r->changelog = opt_str(o, "changelog");
+    r->security = json_is_true(json_object_get(o, "is_security_update"));
+    r->critical = json_is_true(json_object_get(o, "is_critical"));
+    json_t *req = json_object_get(o, "requires");
+    r->requires = json_is_object(req) ? json_deep_copy(req) : json_object();
+    json_t *compat = json_object_get(o, "compatibility");
+    r->compat = json_is_object(compat) ? json_deep_copy(compat) : NULL;
+    r->unmet = json_array();
+    return 0;
+}
+
+static nx_release *add_release(nx_component *c)
+{
+    c->rel = nx_xrealloc(c->rel, (c->nrel + 1) * sizeof *c->rel);
+    return &c->rel[c->nrel++];
+}
+
+/* ---- static index --------------------------------------------------------- */
+
+static int parse_utc(const char *s, time_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int used = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
+        return -1;
+    const char *p = s + used;
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if (strcmp(p, "Z") != 0 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = timegm(&tm);
+    return 0;
+}
+
+static char *index_url(const char *url)
+{
+    size_t n = strlen(url);
+    if (n >= 5 && strcmp(url + n - 5, ".json") == 0)
+        return nx_xstrdup(url);
+    return nx_xasprintf("%s%sindex.json", url, n && url[n - 1] == '/' ? "" : "/");
+}
+
+static int is_index_mode(const char *url)
+{
+    size_t n = strlen(url);
+    return strncasecmp(url, "file://", 7) == 0 || (n >= 5 && strcmp(url + n - 5, ".json") == 0);
+}
+
+static int verify_index(const nx_config *cfg, nx_check *chk, const struct buf *idx,
+                        struct buf *sig, nx_err *e)
+{
+    const char *keys = nx_config_get(cfg, "server", "trusted_keys");
+    if (!keys) {
+        nx_seterr(e, "%s: refused: no trusted keys configured ([server] trusted_keys in %s); "
+                     "a signed index cannot be verified without them", chk->source,
+                  nx_config_file(cfg));
+        return -1;
+    }
+    nx_keyring *ring = nx_keyring_load(keys, e);
+    if (!ring) {
+        nx_preferr(e, "%s: refused: trusted keys", chk->source);
+        return -1;
+    }
+    char *s = sig->p ? sig->p : (char *)"";
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    const char *kid = NULL;
+    int rc = -1;
+    if (!*s)
+        nx_seterr(e, "%s: refused: the signature file %s.sig is empty", chk->source,
+                  chk->source);
+    else if (nx_verify_buffer(ring, idx->p ? idx->p : "", idx->n, s, &kid, e) != 0)
+        nx_preferr(e, "%s: refused: bad signature (%s.sig)", chk->source, chk->source);
+    else {
+        chk->key_id = nx_xstrdup(kid ? kid : "?");
+        rc = 0;
+    }
+    nx_keyring_free(ring);
+    return rc;
+}
+
+static int check_times(nx_check *chk, json_t *doc, nx_err *e)
+{
+    json_t *fmt = json_object_get(doc, "format");
+    time_t gen, exp, now = time(NULL);
+    chk->generated_at = opt_str(doc, "generated_at");
+    chk->expires = opt_str(doc, "expires");
+    if (!json_is_integer(fmt) || json_integer_value(fmt) != 1)
+        nx_seterr(e, "%s: unknown index format (this nexo-update reads \"format\": 1)",
+                  chk->source);
+    else if (parse_utc(chk->expires, &exp) != 0)
+        nx_seterr(e, "%s: \"expires\" is missing or not YYYY-MM-DDTHH:MM:SSZ", chk->source);
+    else if (parse_utc(chk->generated_at, &gen) != 0)
+        nx_seterr(e, "%s: \"generated_at\" is missing or not YYYY-MM-DDTHH:MM:SSZ",
+                  chk->source);
+    else if (exp <= now)
+        nx_seterr(e, "%s: refused: the index expired at %s (the repository must re-sign it: "
+                     "nexo-release index)", chk->source, chk->expires);
+    else if (gen > now + FUTURE_SLACK)
+        nx_seterr(e, "%s: refused: generated_at %s is in the future (check the clocks)",
+                  chk->source, chk->generated_at);
+    else if (!json_is_array(json_object_get(doc, "releases")))
+        nx_seterr(e, "%s: no \"releases\" array", chk->source);
+    else
+        return 0;
+    return -1;
+}
+
+/* "core", "plugin:SLUG", or "plugin" with "slug". */
+static char *entry_component(json_t *o)
+{
+    const char *c = json_string_value(json_object_get(o, "component"));
+    const char *slug = json_string_value(json_object_get(o, "slug"));
+    if (!c)
+        return NULL;
+    if (strcmp(c, "plugin") == 0 && slug)
+        return nx_xasprintf("plugin:%s", slug);
+    return nx_xstrdup(c);
+}
+
+static int index_releases(nx_check *chk, json_t *doc, const char *only, nx_err *e)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(doc, "releases"), i, o) {
+        char *name = entry_component(o);
+        char where[512];
+        snprintf(where, sizeof where, "%s: releases[%zu]", chk->source, i);
+        if (!name) {
+            nx_seterr(e, "%s: no component", where);
+            return -1;
+        }
+        nx_component *c = (nx_component *)nx_check_find(chk, name);
+        free(name);
+        if (!c || (only && strcmp(only, c->name) != 0))
+            continue;
+        nx_release r;
+        if (release_parse(o, "version", chk->source, where, &r, e) != 0)
+            return -1;
+        *add_release(c) = r;
+    }
+    return 0;
+}
+
+static int index_mode(const struct fetch *f, const nx_config *cfg, nx_check *chk,
+                      const char *only, nx_err *e)
+{
+    struct buf idx, sig;
+    char *sigurl = nx_xasprintf("%s.sig", chk->source);
+    json_t *doc = NULL;
+    int rc = -1;
+    if (fetch(f, chk->source, NULL, &idx, e) != 0) {
+        free(sigurl);
+        return -1;
+    }
+    if (fetch(f, sigurl, NULL, &sig, e) != 0) {
+        nx_preferr(e, "refused: the index's signature cannot be fetched");
+        goto out;
+    }
+    if (verify_index(cfg, chk, &idx, &sig, e) != 0)
+        goto out;
+    doc = parse_json(&idx, chk->source, e);
+    if (!doc || check_times(chk, doc, e) != 0 || index_releases(chk, doc, only, e) != 0)
+        goto out;
+    for (size_t i = 0; i < chk->ncomp; i++)
+        chk->comp[i].asked = !only || strcmp(only, chk->comp[i].name) == 0;
+    rc = 0;
+out:
+    json_decref(doc);
+    buf_free(&idx);
+    buf_free(&sig);
+    free(sigurl);
+    return rc;
+}
+
+/* ---- API mode ------------------------------------------------------------- */
+
+static void form_add(char **form, const char *key, const char *value)
+{
+    char *v = curl_easy_escape(NULL, value, 0);
+    char *n = nx_xasprintf("%s%s%s=%s", *form ? *form : "", *form ? "&" : "", key,
+                           v ? v : "");
+    curl_free(v);
+    free(*form);
+    *form = n;
+}
+
+static char *api_form(const nx_component *c, const char *php)
+{
+    char *form = NULL;
+    form_add(&form, "component", c->slug ? "plugin" : "core");
+    if (c->slug)
+        form_add(&form, "slug", c->slug);
+    form_add(&form, "current_version", c->installed);
+    if (php)
+        form_add(&form, "php_version", php);
+    return form;
+}
+
+static int api_answer(nx_component *c, json_t *doc, const char *url, nx_err *e)
+{
+    json_t *avail = json_object_get(doc, "update_available");
+    char where[512];
+    snprintf(where, sizeof where, "%s (%s)", url, c->name);
+    if (!json_is_boolean(avail)) {
+        nx_seterr(e, "%s: the answer has no boolean \"update_available\"", where);
+        return -1;
+    }
+    if (json_is_false(avail))
+        return 0;
+    nx_release r;
+    if (release_parse(doc, "latest_version", url, where, &r, e) != 0)
+        return -1;
+    *add_release(c) = r;
+    return 0;
+}
+
+static int api_ask(const struct fetch *f, const char *url, nx_component *c, const char *php,
+                   nx_err *e)
+{
+    char *form = api_form(c, php);
+    struct buf b;
+    int rc = fetch(f, url, form, &b, e);
+    free(form);
+    if (rc != 0)
+        return -1;
+    json_t *doc = parse_json(&b, url, e);
+    buf_free(&b);
+    rc = doc ? api_answer(c, doc, url, e) : -1;
+    json_decref(doc);
+    c->asked = 1;
+    return rc;
+}
+
+static int api_mode(const struct fetch *f, struct env *env, nx_check *chk, const char *only,
+                    nx_err *e)
+{
+    const char *php = php_version(env, chk->notes);
+    for (size_t i = 0; i < chk->ncomp; i++) {
+        if (only && strcmp(only, chk->comp[i].name) != 0)
+            continue;
+        if (api_ask(f, chk->source, &chk->comp[i], php, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- choice ------------------------------------------------------------- */
+
+static int cmp_newest_first(const void *a, const void *b)
+{
+    const nx_release *x = a, *y = b;
+    nx_err e;
+    int c = nx_semver_cmp_str(y->version, x->version, &e);
+    return c == -2 ? 0 : c;
+}
+
+int nx_release_newer(const nx_component *c, const nx_release *r)
+{
+    nx_err e;
+    int cmp = nx_semver_cmp_str(r->version, c->installed, &e);
+    return cmp == -2 ? -1 : cmp > 0;
+}
+
+static int choose(struct env *env, nx_check *chk, nx_err *e)
+{
+    for (size_t i = 0; i < chk->ncomp; i++) {
+        nx_component *c = &chk->comp[i];
+        if (c->nrel > 1)
+            qsort(c->rel, c->nrel, sizeof *c->rel, cmp_newest_first);
+        for (size_t k = 0; k < c->nrel; k++) {
+            nx_release *r = &c->rel[k];
+            if (eval_release(env, chk->notes, r, r->compat, !c->slug, e) != 0)
+                return -1;
+            if (!c->offer && nx_release_newer(c, r) == 1 && json_array_size(r->unmet) == 0)
+                c->offer = r;
+        }
+    }
+    return 0;
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+const nx_component *nx_check_find(const nx_check *c, const char *name)
+{
+    for (size_t i = 0; c && i < c->ncomp; i++)
+        if (strcmp(c->comp[i].name, name) == 0)
+            return &c->comp[i];
+    return NULL;
+}
+
+const nx_release *nx_component_release(const nx_component *c, const char *version)
+{
+    for (size_t i = 0; c && i < c->nrel; i++) {
+        nx_err e;
+        if (nx_semver_cmp_str(c->rel[i].version, version, &e) == 0)
+            return &c->rel[i];
+    }
+    return NULL;
+}
+
+void nx_check_free(nx_check *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ncomp; i++) {
+        nx_component *k = &c->comp[i];
+        for (size_t r = 0; r < k->nrel; r++)
+            release_free(&k->rel[r]);
+        free(k->rel);
+        free(k->name);
+        free(k->slug);
+        free(k->installed);
+        free(k->file);
+    }
+    free(c->comp);
+    free(c->source);
+    free(c->key_id);
+    free(c->generated_at);
+    free(c->expires);
+    json_decref(c->notes);
+    free(c);
+}
+
+static void fetch_opts(struct fetch *f, const nx_config *cfg)
+{
+    const char *t = nx_config_get(cfg, "server", "timeout");
+    const char *h = nx_config_get(cfg, "server", "allow_http");
+    f->timeout = t ? strtol(t, NULL, 10) : 30;
+    if (f->timeout <= 0)
+        f->timeout = 30;
+    f->allow_http = h && (strcmp(h, "true") == 0 || strcmp(h, "1") == 0 ||
+                          strcmp(h, "yes") == 0 || strcmp(h, "on") == 0);
+    f->ca_file = nx_config_get(cfg, "server", "ca_file");
+    f->api_key = nx_config_get(cfg, "server", "api_key");
+}
+
+static int ask(const nx_out *out, const nx_config *cfg, nx_check *chk, const char *url,
+               const char *only, nx_err *e)
+{
+    struct fetch f;
+    fetch_opts(&f, cfg);
+    struct env env = { .out = out, .cfg = cfg, .chk = chk };
+    int rc;
+    if (is_index_mode(url)) {
+        chk->mode = "index";
+        chk->source = index_url(url);
+        rc = index_mode(&f, cfg, chk, only, e);
+    } else {
+        size_t n = strlen(url);
+        while (n > 0 && url[n - 1] == '/')
+            n--;
+        chk->mode = "api";
+        chk->source = nx_xasprintf("%.*s/api/check", (int)n, url);
+        rc = api_mode(&f, &env, chk, only, e);
+    }
+    return rc == 0 ? choose(&env, chk, e) : -1;
+}
+
+nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only, nx_err *e)
+{
+    const char *url = nx_config_get(cfg, "server", "url");
+    if (!url || !*url) {
+        nx_seterr(e, "%s: no update source: [server] url is not set", nx_config_file(cfg));
+        return NULL;
+    }
+    nx_check *chk = nx_xcalloc(1, sizeof *chk);
+    chk->notes = json_array();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        nx_seterr(e, "%s: cannot initialize libcurl", url);
+        nx_check_free(chk);
+        return NULL;
+    }
+    int rc = read_site(chk, cfg, e);
+    if (rc == 0)
+        rc = ask(out, cfg, chk, url, only, e);
+    curl_global_cleanup();
+    if (rc != 0) {
+        nx_check_free(chk);
+        return NULL;
+    }
+    return chk;
+}

@@ -1,0 +1,444 @@
+/* nexo-update check, list and core (contracts §2). */
+#include "update_check.h"
+#include "buildconf.h"
+#include "offer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHANGELOG_LINES 10 /* of each changelog, in `core -n` */
+
+static int not_yet(const char *what)
+{
+    fprintf(stderr, "nexo-update: '%s' is not available yet in this build (%s)\n", what,
+            NX_VERSION);
+    return NX_EXIT_FAILED;
+}
+
+static void print_notes(const struct cli *c, const nx_check *chk)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(chk->notes, i, n)
+        nx_log(&c->out, NEXO_LOG_INFO, NULL, "note: %s", json_string_value(n));
+}
+
+static nx_check *run_check(struct cli *c, const char *only)
+{
+    nx_config *cfg = cli_config(c);
+    if (!cfg)
+        return NULL;
+    nx_err e;
+    nx_check *chk = nx_check_run(&c->out, cfg, only, &e);
+    if (!chk)
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+    else
+        print_notes(c, chk);
+    return chk;
+}
+
+static const char *flags(const nx_release *r)
+{
+    if (r->security && r->critical)
+        return " (security, critical)";
+    if (r->security)
+        return " (security)";
+    return r->critical ? " (critical)" : "";
+}
+
+static const char *unmet_text(const nx_release *r, char *buf, size_t len)
+{
+    size_t i, off = 0;
+    json_t *u;
+    buf[0] = '\0';
+    json_array_foreach(r->unmet, i, u) {
+        int n = snprintf(buf + off, len - off, "%s%s", i ? "; " : "", json_string_value(u));
+        if (n < 0 || (size_t)n >= len - off)
+            break;
+        off += (size_t)n;
+    }
+    return buf;
+}
+
+static void human_size(uint64_t n, char *buf, size_t len)
+{
+    const char *u[] = { "bytes", "KiB", "MiB", "GiB" };
+    double v = (double)n;
+    int i = 0;
+    while (v >= 1024 && i < 3) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+    else
+        snprintf(buf, len, "%.1f %s (%llu bytes)", v, u[i], (unsigned long long)n);
+}
+
+/* Newer releases the site cannot take, newer than the offer: why not. */
+static void hint_unmet(const struct cli *c, const nx_component *k)
+{
+    for (size_t i = 0; i < k->nrel && &k->rel[i] != k->offer; i++) {
+        const nx_release *r = &k->rel[i];
+        char why[2048];
+        if (nx_release_newer(k, r) == 1 && json_array_size(r->unmet))
+            nx_log(&c->out, NEXO_LOG_INFO, NULL, "%s %s is not offered: %s", k->name,
+                   r->version, unmet_text(r, why, sizeof why));
+    }
+}
+
+/* ---- check ---------------------------------------------------------------- */
+
+static json_t *update_json(const nx_component *k, const nx_release *r)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:b, s:b, s:s}", "component", k->name,
+                     "installed", k->installed, "version", r->version, "size_bytes",
+                     (json_int_t)r->size, "release_date", r->release_date,
+                     "is_security_update", r->security, "is_critical", r->critical,
+                     "download_url", r->url);
+}
+
+static int check_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--notify") == 0 || strcmp(argv[i], "--apply-auto") == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "check %s", argv[i]);
+            return not_yet(what);
+        }
+        fprintf(stderr, "nexo-update: check: unexpected '%s'\n", argv[i]);
+        return NX_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cmd_check(struct cli *c, int argc, char **argv)
+{
+    int code = check_args(argc, argv);
+    if (code != 0)
+        return code;
+    nx_check *chk = run_check(c, NULL);
+    if (!chk)
+        return NX_EXIT_FAILED;
+    json_t *updates = json_array();
+    for (size_t i = 0; i < chk->ncomp; i++) {
+        const nx_component *k = &chk->comp[i];
+        hint_unmet(c, k);
+        if (!k->offer)
+            continue;
+        json_array_append_new(updates, update_json(k, k->offer));
+        if (!c->out.json)
+            printf("%s %s -> %s%s\n", k->name, k->installed, k->offer->version,
+                   flags(k->offer));
+    }
+    size_t n = json_array_size(updates);
+    if (c->out.json)
+        cli_print_json(json_pack("{s:o, s:s, s:s, s:O}", "updates", updates, "source",
+                                 chk->source, "mode", chk->mode, "notes", chk->notes));
+    else {
+        if (n == 0)
+            printf("no updates\n");
+        json_decref(updates);
+    }
+    nx_check_free(chk);
+    return n ? NX_EXIT_UPDATES : NX_EXIT_OK;
+}
+
+/* ---- list ----------------------------------------------------------------- */
+
+static json_t *release_json(const nx_component *k, const nx_release *r)
+{
+    return json_pack("{s:s, s:I, s:s?, s:s?, s:b, s:b, s:s, s:s, s:s, s:O, s:O?, s:O, s:b}",
+                     "version", r->version, "size_bytes", (json_int_t)r->size, "release_date",
+                     r->release_date, "changelog", r->changelog, "is_security_update",
+                     r->security, "is_critical", r->critical, "download_url", r->url, "sha256",
+                     r->sha256, "signature", r->signature, "requires", r->requires,
+                     "compatibility", r->compat, "unmet", r->unmet, "offered", r == k->offer);
+}
+
+static json_t *component_json(const nx_component *k)
+{
+    json_t *rels = json_array();
+    for (size_t i = 0; i < k->nrel; i++)
+        if (nx_release_newer(k, &k->rel[i]) == 1)
+            json_array_append_new(rels, release_json(k, &k->rel[i]));
+    return json_pack("{s:s, s:s, s:s, s:s?, s:o}", "component", k->name, "installed",
+                     k->installed, "file", k->file, "offer", k->offer ? k->offer->version : NULL,
+                     "releases", rels);
+}
+
+static void print_lines(const char *text, const char *indent, int max)
+{
+    const char *p = text;
+    int n = 0;
+    while (*p && (max <= 0 || n < max)) {
+        size_t len = strcspn(p, "\n");
+        printf("%s%.*s\n", indent, (int)len, p);
+        p += len + (p[len] == '\n');
+        n++;
+    }
+    if (*p)
+        printf("%s...\n", indent);
+}
+
+static void print_requires(const nx_release *r)
+{
+    const char *key;
+    json_t *v;
+    int first = 1;
+    printf("    requires:  ");
+    json_object_foreach(r->requires, key, v) {
+        printf("%s%s %s", first ? "" : ", ", key,
+               json_is_string(v) ? json_string_value(v) : "(invalid)");
+        first = 0;
+    }
+    printf("%s\n", first ? "nothing" : "");
+    size_t i;
+    json_t *u;
+    json_array_foreach(r->unmet, i, u)
+        printf("    not met:   %s\n", json_string_value(u));
+}
+
+static void print_release(const nx_component *k, const nx_release *r, int changelog_max)
+{
+    char size[64];
+    human_size(r->size, size, sizeof size);
+    if (r == k->offer)
+        printf("  %s  offered%s\n", r->version, flags(r));
+    else if (json_array_size(r->unmet))
+        printf("  %s  not offered: requirements not met%s\n", r->version, flags(r));
+    else
+        printf("  %s  not offered: superseded by %s%s\n", r->version,
+               k->offer ? k->offer->version : "?", flags(r));
+    printf("    size:      %s\n", size);
+    printf("    released:  %s\n", r->release_date ? r->release_date : "(not given)");
+    printf("    sha256:    %s\n", r->sha256);
+    printf("    url:       %s\n", r->url);
+    print_requires(r);
+    if (r->changelog && *r->changelog) {
+        printf("    changelog:\n");
+        print_lines(r->changelog, "      ", changelog_max);
+    }
+}
+
+static void list_text(const nx_check *chk)
+{
+    if (strcmp(chk->mode, "index") == 0)
+        printf("source: %s (static index signed by key %s, generated %s, expires %s)\n",
+               chk->source, chk->key_id, chk->generated_at, chk->expires);
+    else
+        printf("source: %s (update server API)\n", chk->source);
+    for (size_t i = 0; i < chk->ncomp; i++) {
+        const nx_component *k = &chk->comp[i];
+        size_t shown = 0;
+        printf("\n%s %s (%s)\n", k->name, k->installed, k->file);
+        for (size_t r = 0; r < k->nrel; r++) {
+            if (nx_release_newer(k, &k->rel[r]) != 1)
+                continue;
+            print_release(k, &k->rel[r], 0);
+            shown++;
+        }
+        if (!shown)
+            printf("  no newer release\n");
+    }
+}
+
+int cmd_list(struct cli *c, int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "nexo-update: list: unexpected '%s'\n", argv[1]);
+        return NX_EXIT_USAGE;
+    }
+    nx_check *chk = run_check(c, NULL);
+    if (!chk)
+        return NX_EXIT_FAILED;
+    if (c->out.json) {
+        json_t *comps = json_array();
+        for (size_t i = 0; i < chk->ncomp; i++)
+            json_array_append_new(comps, component_json(&chk->comp[i]));
+        cli_print_json(json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:O}", "source",
+                                 chk->source, "mode", chk->mode, "key_id", chk->key_id,
+                                 "generated_at", chk->generated_at, "expires", chk->expires,
+                                 "components", comps, "notes", chk->notes));
+    } else
+        list_text(chk);
+    nx_check_free(chk);
+    return NX_EXIT_OK;
+}
+
+/* ---- core ----------------------------------------------------------------- */
+
+struct core_opts {
+    const char *to;
+    int allow_downgrade;
+};
+
+static int core_args(int argc, char **argv, struct core_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--allow-downgrade") == 0)
+            o->allow_downgrade = 1;
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            o->to = argv[++i];
+        else if (strncmp(argv[i], "--to=", 5) == 0)
+            o->to = argv[i] + 5;
+        else {
+            fprintf(stderr, "nexo-update: core: %s '%s'\n",
+                    strcmp(argv[i], "--to") == 0 ? "a version must follow" : "unexpected",
+                    argv[i]);
+            return NX_EXIT_USAGE;
+        }
+    }
+    if (o->allow_downgrade && !o->to) {
+        fprintf(stderr, "nexo-update: core: --allow-downgrade needs --to VERSION\n");
+        return NX_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void list_versions(const nx_component *k, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < k->nrel; i++) {
+        int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", k->rel[i].version);
+        if (n < 0 || (size_t)n >= len - off)
+            break;
+        off += (size_t)n;
+    }
+    if (!k->nrel)
+        snprintf(buf, len, "none");
+}
+
+/* The release `core --to VERSION` names: it must exist, meet its
+ * requirements, and be newer unless --allow-downgrade. */
+static const nx_release *pick_to(const struct cli *c, const nx_check *chk,
+                                 const nx_component *k, const struct core_opts *o)
+{
+    char buf[2048];
+    const nx_release *r = nx_component_release(k, o->to);
+    if (!r) {
+        list_versions(k, buf, sizeof buf);
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "core %s is not offered by %s (offered: %s)",
+               o->to, chk->source, buf);
+        return NULL;
+    }
+    if (nx_release_newer(k, r) != 1 && !o->allow_downgrade) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL,
+               "core %s is not newer than the installed %s: refused (give --allow-downgrade "
+               "with --to to install it anyway)", r->version, k->installed);
+        return NULL;
+    }
+    if (json_array_size(r->unmet)) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "core %s: the site does not meet its "
+               "requirements: %s", r->version, unmet_text(r, buf, sizeof buf));
+        return NULL;
+    }
+    return r;
+}
+
+static void print_offer(const nx_component *k, const nx_release *r)
+{
+    char size[64];
+    human_size(r->size, size, sizeof size);
+    printf("%s %s -> %s%s\n", k->name, k->installed, r->version, flags(r));
+    printf("  version:    %s\n", r->version);
+    printf("  installed:  %s\n", k->installed);
+    printf("  size:       %s\n", size);
+    printf("  sha256:     %s\n", r->sha256);
+    printf("  signature:  %s\n", r->signature);
+    printf("  url:        %s\n", r->url);
+    printf("  released:   %s\n", r->release_date ? r->release_date : "(not given)");
+    printf("  security:   %s\n", r->security ? "yes" : "no");
+    printf("  critical:   %s\n", r->critical ? "yes" : "no");
+    if (r->changelog && *r->changelog) {
+        printf("  changelog:\n");
+        print_lines(r->changelog, "    ", CHANGELOG_LINES);
+    }
+    fflush(stdout);
+}
+
+/* The offer facts (offer.h) without their "param." prefix: the request's
+ * params become "param.NAME". */
+static json_t *offer_facts(const nx_component *k, const nx_release *r, int downgrade)
+{
+    char size[32];
+    snprintf(size, sizeof size, "%llu", (unsigned long long)r->size);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", NX_OFFER_URL, r->url,
+                     NX_OFFER_SHA256, r->sha256, NX_OFFER_SIGNATURE, r->signature,
+                     NX_OFFER_SIZE, size, NX_OFFER_COMPONENT, k->name, NX_OFFER_VERSION,
+                     r->version, NX_OFFER_INSTALLED, k->installed, NX_OFFER_DOWNGRADE,
+                     downgrade ? "1" : "0");
+}
+
+/* The request's params become the facts "param.NAME": the same facts
+ * without their prefix. */
+static json_t *facts_to_params(const json_t *facts)
+{
+    json_t *p = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)facts, key, v) {
+        const char *dot = strchr(key, '.');
+        json_object_set(p, dot ? dot + 1 : key, v);
+    }
+    return p;
+}
+
+static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *r,
+                        const struct core_opts *o)
+{
+    int downgrade = o->allow_downgrade && nx_release_newer(k, r) != 1;
+    json_t *facts = offer_facts(k, r, downgrade);
+    json_t *params = facts_to_params(facts);
+    if (c->out.json) {
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:o}", "component", k->name, "installed",
+                                k->installed, "version", r->version, "facts", facts);
+        json_object_set_new(doc, "is_security_update", json_boolean(r->security));
+        json_object_set_new(doc, "is_critical", json_boolean(r->critical));
+        cli_print_json(doc);
+        fflush(stdout);
+    } else {
+        print_offer(k, r);
+        json_decref(facts);
+    }
+    nx_config *cfg = c->cfg;
+    char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), "core");
+    struct nx_update_req req = { .pipeline = path, .component = k->name,
+                                 .from = k->installed, .to = r->version,
+                                 .params = params, .dry_run = 1 };
+    int code = nx_update_run(&c->out, cfg, &req, c->faults);
+    free(path);
+    json_decref(params);
+    return code;
+}
+
+int cmd_core(struct cli *c, int argc, char **argv)
+{
+    if (!c->dry_run)
+        return not_yet("core (without --dry-run)");
+    struct core_opts o;
+    int code = core_args(argc, argv, &o);
+    if (code != 0)
+        return code;
+    nx_check *chk = run_check(c, "core");
+    if (!chk)
+        return NX_EXIT_FAILED;
+    const nx_component *k = nx_check_find(chk, "core");
+    const nx_release *r = o.to ? pick_to(c, chk, k, &o) : k->offer;
+    if (!o.to)
+        hint_unmet(c, k);
+    if (!r && o.to)
+        code = NX_EXIT_FAILED;
+    else if (!r && c->out.json)
+        cli_print_json(json_pack("{s:s, s:s, s:n, s:s}", "component", k->name, "installed",
+                                 k->installed, "version", "source", chk->source));
+    else if (!r)
+        printf("core %s: no update available from %s\n", k->installed, chk->source);
+    else
+        code = core_dry_run(c, k, r, &o);
+    nx_check_free(chk);
+    return code;
+}

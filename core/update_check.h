@@ -1,0 +1,82 @@
+/*
+ * The update check (contracts §2 check/list/core, §3 [server], §6 static
+ * index; spec §3.1-§3.3 API mode): ask the update source about core and
+ * every installed plugin, evaluate each release's requirements against
+ * the site, and pick per component the release to offer.
+ *
+ * Source modes, from [server] url:
+ *   static index  url ends in ".json" (e.g. .../index.json) or is file://
+ *                 (a folder gets "/index.json"): index.json and
+ *                 index.json.sig are fetched, the signature is verified
+ *                 with [server] trusted_keys over the exact bytes, the
+ *                 index must not be expired.
+ *   API           anything else: POST {url}/api/check, one request per
+ *                 component (form fields as spec §3.3).
+ */
+#ifndef NX_UPDATE_CHECK_H
+#define NX_UPDATE_CHECK_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#define NX_CHECK_MAX_ANSWER (4u * 1024u * 1024u) /* bytes of one answer */
+
+typedef struct nx_release {
+    char *version;
+    char *url;            /* absolute (a relative one resolved against the source) */
+    char *sha256;         /* hex */
+    char *signature;      /* base64 Ed25519 of the package */
+    uint64_t size;
+    char *release_date;   /* may be NULL */
+    char *changelog;      /* may be NULL */
+    int security;
+    int critical;
+    json_t *requires;     /* object (maybe empty) */
+    json_t *compat;       /* "compatibility" object, or NULL */
+    json_t *unmet;        /* array of strings: requirements the site does not meet */
+} nx_release;
+
+typedef struct nx_component {
+    char *name;           /* "core" | "plugin:SLUG" */
+    char *slug;           /* NULL for core */
+    char *installed;      /* version on disk */
+    char *file;           /* its version.php */
+    int asked;            /* the source was asked about it */
+    nx_release *rel;      /* the source's releases of it, newest first */
+    size_t nrel;
+    const nx_release *offer; /* newest newer than installed with every
+                                requirement met; NULL when none */
+} nx_component;
+
+typedef struct nx_check {
+    char *source;         /* the index URL, or the API's check URL */
+    const char *mode;     /* "index" | "api" */
+    char *key_id;         /* index mode: the trusted key that signed it */
+    char *generated_at, *expires; /* index mode */
+    nx_component *comp;   /* core first, then plugins by slug */
+    size_t ncomp;
+    json_t *notes;        /* array of strings: what could not be evaluated */
+} nx_check;
+
+/* Ask the source configured in cfg. `only`: NULL for core and every
+ * installed plugin, or one component name ("core") to ask about that
+ * one alone (the others are still read from disk for the requirements).
+ * NULL with e naming the URL or file on any failure. */
+nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only, nx_err *e);
+void nx_check_free(nx_check *c);
+const nx_component *nx_check_find(const nx_check *c, const char *name);
+/* The release of exactly `version` (SemVer precedence equal), or NULL. */
+const nx_release *nx_component_release(const nx_component *c, const char *version);
+/* 1 when a is newer than the installed version, 0 not, -1 unparsable. */
+int nx_release_newer(const nx_component *c, const nx_release *r);
+
+/* The commands (core/cli_check.c). */
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_core(struct cli *c, int argc, char **argv);
+
+#endif
