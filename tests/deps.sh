@@ -10,6 +10,7 @@ PKGS=(
   jq util-linux
   clang libclang-rt-14-dev
   postgresql postgresql-client mariadb-server mariadb-client sqlite3
+  nginx-light openssl python3 curl ca-certificates libarchive-tools
 )
 missing=()
 for p in "${PKGS[@]}"; do
