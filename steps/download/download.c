@@ -23,8 +23,11 @@
  *     localhost) unless [server] allow_http = true, refused before any
  *     connection. Redirects are followed by this step, not by libcurl, so
  *     that each hop passes the same rule (at most 5 hops);
- *   - [server] timeout: the connect timeout, and a transfer slower than
- *     1 byte/s for that long fails; there is no total timeout;
+ *   - [server] timeout: the connect timeout, and a transfer that gets no
+ *     byte for that long fails (libcurl's low-speed limit of 1 byte/s over
+ *     the same time backs it up); there is no total timeout (big packages).
+ *     A signal does not cut a transfer short: the host turns it into a
+ *     rollback when run returns;
  *   - a server sending more than size_bytes is hostile: the transfer is cut
  *     at the first byte too many and the partial file removed;
  *   - a transfer that ends early keeps NAME.part for the next attempt;
@@ -51,13 +54,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "offer.h"
@@ -391,6 +392,9 @@ struct dl {
     int too_much;          /* the server sent more than size_bytes */
     int io_err;            /* errno of a failed write */
     int restarted;         /* a Range request was answered with 200 */
+    long long quiet_ms;    /* [server] timeout */
+    long long last_ms;     /* when the last byte came (or the request began) */
+    int stalled;           /* nothing came for quiet_ms */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -438,25 +442,23 @@ static int hash_prefix(struct dl *d, uint64_t len)
     return rc;
 }
 
-/* What to do with the body of a response, decided at its first byte. */
-static int body_start(struct dl *d, CURL *k)
+/* What to do with the body of a response, decided at its first byte:
+ * keep the file's bytes, read and drop those of an error or redirect. */
+static void body_start(struct dl *d, CURL *k)
 {
     long status = 0;
     curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200 && status != 206) {
-        d->mode = BODY_DISCARD;
-        return 0;
-    }
-    d->mode = BODY_KEEP;
-    if (status == 206 || d->got == 0)
-        return 0;
-    /* 200 to a Range request: the server sends the whole file again */
+    d->mode = status == 200 || status == 206 ? BODY_KEEP : BODY_DISCARD;
+}
+
+/* A Range request answered with the whole file (libcurl refuses to
+ * append it): drop the part and its digest, ask again from byte 0. */
+static int start_over(struct dl *d)
+{
     d->h->log(d->c, NEXO_LOG_INFO, "the server ignored the Range request; starting over");
     d->restarted = 1;
-    if (ftruncate(d->fd, 0) != 0 || lseek(d->fd, 0, SEEK_SET) != 0) {
-        d->io_err = errno;
-        return -1;
-    }
+    if (ftruncate(d->fd, 0) != 0 || lseek(d->fd, 0, SEEK_SET) != 0)
+        return d->h->fail(d->c, NEXO_EIO, "%s: truncate: %s", d->part, strerror(errno));
     d->got = 0;
     d->reported = 0;
     sha_restart(d);
@@ -473,8 +475,9 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     struct body_ctx *bc = ud;
     struct dl *d = bc->d;
     size_t len = sz * n;
-    if (d->mode == BODY_UNSEEN && body_start(d, bc->k) != 0)
-        return 0;
+    d->last_ms = nx_mono_ms();
+    if (d->mode == BODY_UNSEEN)
+        body_start(d, bc->k);
     if (d->mode == BODY_DISCARD) {
         d->discarded += len;
         return d->discarded > DISCARD_MAX ? 0 : len;
@@ -492,6 +495,16 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
+static void report(struct dl *d)
+{
+    uint64_t step = d->o->size / 200 + 1;
+    if (d->got > d->reported && (d->got - d->reported >= step || d->got == d->o->size)) {
+        d->reported = d->got;
+        d->h->progress(d->c, "download", d->got, d->o->size);
+    }
+}
+
+/* libcurl calls this about once a second and after each chunk. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -500,12 +513,38 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     (void)ultotal;
     (void)ulnow;
     struct dl *d = ud;
-    uint64_t step = d->o->size / 200 + 1;
-    if (d->got > d->reported && (d->got - d->reported >= step || d->got == d->o->size)) {
-        d->reported = d->got;
-        d->h->progress(d->c, "download", d->got, d->o->size);
+    if (nx_mono_ms() - d->last_ms > d->quiet_ms) {
+        d->stalled = 1;
+        return 1; /* abort: the server went quiet */
     }
+    report(d);
     return 0;
+}
+
+/* Protocols, TLS and time limits. */
+static void set_rules(CURL *k, const struct server *s)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(k, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(k, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(k, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    /* redirects are followed by transfer(), hop by hop, through url_policy */
+    curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(k, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(k, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(k, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (s->ca_file)
+        curl_easy_setopt(k, CURLOPT_CAINFO, s->ca_file);
+    /* no total timeout (big packages): on_progress ends a transfer after
+     * `timeout` s without a byte; libcurl's low-speed limit (which
+     * averages over a few seconds) is the backstop */
+    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, s->timeout);
+    curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, s->timeout);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
 }
 
 static CURL *make_curl(const struct nexo_host *h, const struct server *s, struct dl *d,
@@ -514,27 +553,11 @@ static CURL *make_curl(const struct nexo_host *h, const struct server *s, struct
     CURL *k = curl_easy_init();
     if (!k)
         return NULL;
+    set_rules(k, s);
+    d->quiet_ms = (long long)s->timeout * 1000;
     char ua[128];
     snprintf(ua, sizeof ua, "nexo-update/%s", h->version ? h->version : "0");
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(k, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(k, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    curl_easy_setopt(k, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    /* redirects are followed by fetch(), hop by hop, through url_policy */
-    curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(k, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(k, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(k, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (s->ca_file)
-        curl_easy_setopt(k, CURLOPT_CAINFO, s->ca_file);
-    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, s->timeout);
-    curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, s->timeout);
-    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(k, CURLOPT_USERAGENT, ua);
+    curl_easy_setopt(k, CURLOPT_USERAGENT, ua); /* copied by libcurl */
     curl_easy_setopt(k, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(k, CURLOPT_ERRORBUFFER, d->errbuf);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_body);
@@ -542,6 +565,7 @@ static CURL *make_curl(const struct nexo_host *h, const struct server *s, struct
     curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(k, CURLOPT_XFERINFODATA, d);
     curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+    bc->k = k;
     return k;
 }
 
@@ -567,6 +591,7 @@ static void request(CURL *k, struct dl *d, const struct server *s, const char *u
     d->mode = BODY_UNSEEN;
     d->discarded = 0;
     d->errbuf[0] = '\0';
+    d->last_ms = nx_mono_ms();
     memset(r, 0, sizeof *r);
     r->rc = curl_easy_perform(k);
     curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
@@ -579,8 +604,12 @@ static void request(CURL *k, struct dl *d, const struct server *s, const char *u
     free(auth);
 }
 
-static const char *curl_reason(const struct dl *d, CURLcode rc)
+static const char *curl_reason(const struct dl *d, CURLcode rc, char *buf, size_t len)
 {
+    if (d->stalled) {
+        snprintf(buf, len, "nothing received for %lld s, [server] timeout", d->quiet_ms / 1000);
+        return buf;
+    }
     return d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc);
 }
 
@@ -590,6 +619,7 @@ static int judge(struct dl *d, const char *url, const struct hop *r)
     const struct nexo_host *h = d->h;
     nexo_ctx *c = d->c;
     uint64_t size = d->o->size;
+    char why[128];
     if (d->too_much) {
         remove_file(h, c, d->part);
         return h->fail(c, NEXO_EVERIFY, "%s: server sent more than the offered %" PRIu64
@@ -606,20 +636,21 @@ static int judge(struct dl *d, const char *url, const struct hop *r)
         return h->fail(c, NEXO_EIO, "%s: HTTP status %ld without a usable redirect", url,
                        r->status);
     if (r->rc != CURLE_OK && r->status == 0)
-        return h->fail(c, NEXO_EIO, "%s: download failed: %s", url, curl_reason(d, r->rc));
+        return h->fail(c, NEXO_EIO, "%s: download failed: %s", url, curl_reason(d, r->rc, why, sizeof why));
     if (r->status != 200 && r->status != 206)
         return h->fail(c, NEXO_EIO, "%s: unexpected HTTP status %ld", url, r->status);
     if (d->got < size && r->rc != CURLE_OK)
         return h->fail(c, NEXO_EIO, "%s: download interrupted at %" PRIu64 " of %" PRIu64
                        " bytes (%s); the next attempt resumes", url, d->got, size,
-                       curl_reason(d, r->rc));
+                       curl_reason(d, r->rc, why, sizeof why));
     if (d->got < size)
         return h->fail(c, NEXO_EIO, "%s: download interrupted at %" PRIu64 " of %" PRIu64
                        " bytes; the next attempt resumes", url, d->got, size);
     return 0;
 }
 
-/* Request hop after hop until a response that is not a redirect. */
+/* Request hop after hop until a response that is not a redirect; once
+ * more from byte 0 when a server does not do Range requests. */
 static int transfer(struct dl *d, const struct server *s, CURL *k)
 {
     char *url = nx_xstrdup(d->o->url);
@@ -627,12 +658,19 @@ static int transfer(struct dl *d, const struct server *s, CURL *k)
     for (int hops = 0;; hops++) {
         struct hop r;
         request(k, d, s, url, &r);
+        if (r.rc == CURLE_RANGE_ERROR && d->got > 0 && !d->restarted) {
+            free(r.next);
+            rc = start_over(d);
+            if (rc)
+                break;
+            continue;
+        }
         if (!r.next || d->too_much || d->io_err) {
             rc = judge(d, url, &r);
             free(r.next);
             break;
         }
-        if (hops == MAX_HOPS) {
+        if (hops >= MAX_HOPS) {
             rc = d->h->fail(d->c, NEXO_EIO, "%s: more than %d redirects", d->o->url, MAX_HOPS);
             free(r.next);
             break;
@@ -712,12 +750,12 @@ static int fetch(const struct nexo_host *h, nexo_ctx *c, const struct offer *o,
     int rc = open_part(&d);
     uint64_t resumed = d.got;
     if (rc == 0 && d.got < o->size) {
-        bc.k = make_curl(h, s, &d, &bc);
-        rc = bc.k ? transfer(&d, s, bc.k) : h->fail(c, NEXO_ERROR, "cannot initialise libcurl");
-        curl_easy_cleanup(bc.k);
+        CURL *k = make_curl(h, s, &d, &bc);
+        rc = k ? transfer(&d, s, k) : h->fail(c, NEXO_ERROR, "cannot initialise libcurl");
+        curl_easy_cleanup(k);
     }
     if (rc == 0) {
-        on_progress(&d, 0, 0, 0, 0);
+        report(&d);
         rc = finish(&d, target);
     }
     if (rc == 0) {
@@ -725,6 +763,8 @@ static int fetch(const struct nexo_host *h, nexo_ctx *c, const struct offer *o,
         h->log(c, NEXO_LOG_INFO, "downloaded %s (%" PRIu64 " bytes%s, sha256 ok) in %.1f s to %s",
                o->url, o->size, resumed && !d.restarted ? ", resumed" : "", secs, target);
     }
+    if (rc && d.got == 0)
+        unlink(part); /* nothing to resume */
     if (d.sha) {
         char junk[NX_SHA256_HEX];
         nx_sha256_final(d.sha, junk);
@@ -757,7 +797,9 @@ static int d_validate(const struct nexo_host *h, nexo_ctx *c)
         rc = check_server(h, c, &s);
     if (!rc)
         rc = read_offer(h, c, &o, 0);
-    if (!rc && o.url && !o.package)
+    if (!rc && o.package && access(o.package, R_OK) != 0)
+        rc = h->fail(c, NEXO_ENOTFOUND, "package %s: %s", o.package, strerror(errno));
+    else if (!rc && o.url && !o.package)
         rc = url_policy(h, c, &s, o.url);
     return rc;
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # A throw-away nginx for tests (sourced): plain http and https on free
 # loopback ports, serving one folder, with its own prefix, configuration,
 # logs and a test CA made here with openssl. No systemd, no /etc/nginx,
