@@ -19,6 +19,8 @@
 
 /* What the steps publish for the steps after them (host->shared_get). */
 #define NX_SHARED_PACKAGE "package_file"        /* download: the downloaded file */
+#define NX_SHARED_PACKAGE_SHA256 "package_sha256" /* download: its sha256, checked
+                                                     against the offer while downloading */
 #define NX_SHARED_MANIFEST "manifest_file"      /* verify: a copy of nexo-release.json */
 #define NX_SHARED_STAGING "staging_dir"         /* extract: the staged payload */
 

@@ -788,6 +788,8 @@ static int check_server(const struct nexo_host *h, nexo_ctx *c, const struct ser
     return 0;
 }
 
+static char *file_url_path(const char *url);
+
 static int d_validate(const struct nexo_host *h, nexo_ctx *c)
 {
     struct server s;
@@ -799,8 +801,12 @@ static int d_validate(const struct nexo_host *h, nexo_ctx *c)
         rc = read_offer(h, c, &o, 0);
     if (!rc && o.package && access(o.package, R_OK) != 0)
         rc = h->fail(c, NEXO_ENOTFOUND, "package %s: %s", o.package, strerror(errno));
-    else if (!rc && o.url && !o.package)
+    char *local = !rc && o.url && !o.package ? file_url_path(o.url) : NULL;
+    if (local && access(local, R_OK) != 0)
+        rc = h->fail(c, NEXO_ENOTFOUND, "%s: %s", o.url, strerror(errno));
+    else if (!rc && o.url && !o.package && !local)
         rc = url_policy(h, c, &s, o.url);
+    free(local);
     return rc;
 }
 
@@ -829,8 +835,36 @@ static int use_local(const struct nexo_host *h, nexo_ctx *c, const struct offer 
                real, size, hex);
         rc = h->shared_set(c, NX_SHARED_PACKAGE, real);
     }
+    if (!rc && o->sha[0])
+        rc = h->shared_set(c, NX_SHARED_PACKAGE_SHA256, hex);
     free(real);
     return rc;
+}
+
+/* file:///PATH (or file://localhost/PATH), percent-decoded; NULL when the
+ * URL is not a local file URL. A local repository's package is used where
+ * it is, like a local package, once its size and sha256 match the offer. */
+static char *file_url_path(const char *url)
+{
+    const char *p = NULL;
+    if (strncmp(url, "file:///", 8) == 0)
+        p = url + 7;
+    else if (strncmp(url, "file://localhost/", 17) == 0)
+        p = url + 16;
+    if (!p)
+        return NULL;
+    char *out = nx_xmalloc(strlen(p) + 1), *o = out;
+    for (; *p; p++) {
+        unsigned v;
+        if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1 && v != 0 && p[1] && p[2]) {
+            *o++ = (char)v;
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 static int download(const struct nexo_host *h, nexo_ctx *c, const struct offer *o,
@@ -852,6 +886,8 @@ static int download(const struct nexo_host *h, nexo_ctx *c, const struct offer *
         rc = fetch(h, c, o, s, target);
         curl_global_cleanup();
     }
+    if (!rc)
+        rc = h->shared_set(c, NX_SHARED_PACKAGE_SHA256, o->sha);
     return rc ? rc : h->shared_set(c, NX_SHARED_PACKAGE, target);
 }
 
@@ -866,6 +902,15 @@ static int d_run(const struct nexo_host *h, nexo_ctx *c)
         return rc;
     if (o.package)
         return use_local(h, c, &o);
+    char *local = file_url_path(o.url);
+    if (local) {
+        struct offer lo = o;
+        lo.package = local;
+        h->log(c, NEXO_LOG_INFO, "%s is a local repository file: nothing to download", o.url);
+        rc = use_local(h, c, &lo);
+        free(local);
+        return rc;
+    }
     rc = url_policy(h, c, &s, o.url);
     char *target = rc ? NULL : target_path(h, c, &o);
     if (!target)

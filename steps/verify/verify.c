@@ -49,6 +49,12 @@ static int check_sha256(const struct nexo_host *h, nexo_ctx *c, const char *pkg)
             return 0; /* a local package: its signature is what counts */
         return h->fail(c, NEXO_EVERIFY, "no checksum was offered for %s", pkg);
     }
+    const char *seen = h->shared_get(c, NX_SHARED_PACKAGE_SHA256);
+    const char *from = h->shared_get(c, NX_SHARED_PACKAGE);
+    if (seen && from && strcmp(from, pkg) == 0 && strcasecmp(seen, want) == 0) {
+        h->log(c, NEXO_LOG_INFO, "sha256 matches (checked while downloading: %s)", seen);
+        return 0;
+    }
     char got[NX_SHA256_HEX];
     uint64_t size = 0;
     nx_err e;
@@ -212,6 +218,20 @@ static int check_manifest(const struct nexo_host *h, nexo_ctx *c, const char *pk
     return rc;
 }
 
+/* A downloaded package that failed verification is hostile or broken:
+ * remove it from the download folder (never a local package). */
+static void forget_download(const struct nexo_host *h, nexo_ctx *c, const char *pkg)
+{
+    const char *from = h->shared_get(c, NX_SHARED_PACKAGE);
+    const char *state = h->info(c, "state_dir");
+    if (!from || strcmp(from, pkg) != 0 || !state)
+        return;
+    char *dir = nx_path_join(state, "downloads/");
+    if (strncmp(pkg, dir, strlen(dir)) == 0 && unlink(pkg) == 0)
+        h->log(c, NEXO_LOG_WARN, "removed the refused package %s", pkg);
+    free(dir);
+}
+
 static int v_run(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *pkg = package_of(h, c);
@@ -223,6 +243,8 @@ static int v_run(const struct nexo_host *h, nexo_ctx *c)
         rc = check_signature(h, c, pkg);
     if (!rc)
         rc = check_manifest(h, c, pkg);
+    if (rc)
+        forget_download(h, c, pkg);
     return rc;
 }
 

@@ -117,4 +117,24 @@ rc=$(fetch --param "download_url=$HTTPS_URL/evil.tar.gz" --param "sha256=$sum" \
            --param "size_bytes=$(stat -c %s "$T/evil.tar.gz")" --param "signature=$(cat "$T/evil.tar.gz.sig")")
 refused "archive entry ../evil" "evil" "$rc"
 check "archive entry ../evil: nothing written outside the site" test ! -e "$T/evil"
+
+# The refused package does not stay in the download folder.
+check "a refused download is removed from STATE/downloads" \
+    bash -c "! ls '$T'/state/downloads/*evil* > /dev/null 2>&1"
+
+# A local repository over file:// (the README's demo uses one).
+sed -i "s|^url = .*|url = file://$REPO/index.json|" "$CONF"
+rm -rf "$T/state/downloads"
+rc=0; "$NX" -c "$CONF" check > "$T/out" 2> "$T/err" || rc=$?
+check "file:// repository: check exits 100" test "$rc" = 100
+"$NX" -c "$CONF" --json -n core > "$T/offer.json" 2> "$T/err" || true
+params=()
+while IFS=$'\t' read -r k v; do params+=(--param "${k#param.}=$v"); done \
+    < <(jq -r '.facts | to_entries[] | [.key, .value] | @tsv' "$T/offer.json")
+check "file:// repository: the offer's URL is a file:// URL" grep -q 'file://' "$T/offer.json"
+rc=$(fetch)
+check "file:// repository: download + verify + extract: exit 0 (got $rc: $(tail -n1 "$T/err"))" test "$rc" = 0
+check "file:// repository: the package is used where it is (nothing copied)" \
+    bash -c "! ls '$T'/state/downloads/*1.1.0* > /dev/null 2>&1"
+check "file:// repository: nothing left in the site" nothing_left
 nx_finish

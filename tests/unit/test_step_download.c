@@ -88,7 +88,7 @@ START_TEST(url_policy)
         "http://localhost.example.com/x.zip",
         "http://127.0.0.1.example.com/x.zip",
     };
-    static const char *other[] = { "ftp://127.0.0.1/x.zip", "file:///tmp/x.zip", "/tmp/x.zip",
+    static const char *other[] = { "ftp://127.0.0.1/x.zip", "file://host/tmp/x.zip", "/tmp/x.zip",
                                    "updates.example.com/x.zip" };
     char msg[2048];
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
@@ -103,6 +103,10 @@ START_TEST(url_policy)
         ck_assert_int_eq(validate_url(other[i], 1, msg, sizeof msg), NEXO_EINVAL);
         ck_assert_msg(strstr(msg, other[i]), "%s", msg);
     }
+    /* a local repository: file:///PATH must exist */
+    ck_assert_int_eq(validate_url("file:///nonexistent/x.zip", 0, msg, sizeof msg), NEXO_ENOTFOUND);
+    ck_assert_msg(strstr(msg, "file:///nonexistent/x.zip"), "%s", msg);
+    ck_assert_int_eq(validate_url("file:///etc/passwd", 0, msg, sizeof msg), 0);
 }
 END_TEST
 
