@@ -197,4 +197,19 @@ if [ "$DRIVER" = sqlite ]; then
     check "$DRIVER: a script that is not executable is refused before anything changes (exit 1)" \
         bash -c "test $rc = 1 && grep -q 'is not an executable file' '$T/err'"
 fi
+
+# register_version: a system_versions row, removed again by undo/recover.
+printf '[pipeline]\nname = reg\n[register]\nmodule = register_version\n[after]\nmodule = %s/fake_step.so\ndir = %s/fx\n' "$MODS" "$T" > "$T/reg.ini"
+rc=$(run pipeline run "$T/reg.ini" --component core --from 2.1.0 --to 2.5.0)
+check "$DRIVER: register_version: exit 0" test "$rc" = 0
+check "$DRIVER: register_version: the row (component, version, code)" \
+    test "$(db_sql "SELECT component, version_number, version_code FROM system_versions WHERE version_number = '2.5.0'" | tr '\t' ' ')" = "core 2.5.0 2005000"
+rc=0; NEXO_FAULT=after:after-run:fail "$NX" -q -c "$CONF" -y pipeline run "$T/reg.ini" --component core --to 2.6.0 2>/dev/null || rc=$?
+check "$DRIVER: register_version: a later failure: exit 3" test "$rc" = 3
+check "$DRIVER: register_version: no row for the failed 2.6.0" \
+    test "$(db_sql "SELECT COUNT(*) FROM system_versions WHERE version_number = '2.6.0'")" = 0
+rc=0; NEXO_FAULT=after:after-run:kill quiet_kill "$NX" -q -c "$CONF" -y pipeline run "$T/reg.ini" --component core --to 2.7.0 2>/dev/null || rc=$?
+"$NX" -q -c "$CONF" recover 2>/dev/null || true
+check "$DRIVER: register_version: killed, recover removes the row" \
+    test "$(db_sql "SELECT COUNT(*) FROM system_versions WHERE version_number = '2.7.0'")" = 0
 nx_finish

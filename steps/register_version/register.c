@@ -1,0 +1,157 @@
+/*
+ * register_version — records the version the update brought in the
+ * database's system_versions table (spec §2.3): component, version
+ * number, version code, applied_at, description, migration file. The
+ * migrate step creates the table when it is missing.
+ *
+ * Undo deletes exactly the row this run inserted (found by component,
+ * version and the journaled applied_at), so it works in a fresh process
+ * and a second time. The update_history row is not this step's: the host
+ * writes it after the outcome is final, so that failed attempts are
+ * recorded too.
+ */
+#include <nexo/driver.h>
+#include <nexo/step.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "semver.h"
+#include "util.h"
+
+static const struct nexo_setting settings[] = {
+    { "component", NULL, 0, "component to register (default: the update's component)" },
+    { "version", NULL, 0, "version to register (default: the update's to version)" },
+    { "description", NULL, 0, "text for system_versions.description" },
+    { NULL, NULL, 0, NULL },
+};
+
+static const char *component_of(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *v = h->setting(c, "component");
+    return v ? v : h->info(c, "component");
+}
+
+static const char *version_of(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *v = h->setting(c, "version");
+    return v ? v : h->info(c, "to_version");
+}
+
+/* Only these characters go into SQL text (component names, versions). */
+static int plain(const char *s)
+{
+    if (!s || !*s || strlen(s) > 100)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr(".:+_-", *s)))
+            return 0;
+    return 1;
+}
+
+static int check_inputs(const struct nexo_host *h, nexo_ctx *c, uint64_t *code)
+{
+    const char *comp = component_of(h, c), *ver = version_of(h, c);
+    if (!plain(comp))
+        return h->fail(c, NEXO_EINVAL, "component '%s' cannot be registered", comp ? comp : "");
+    nx_semver v;
+    nx_err e;
+    if (!ver || nx_semver_parse(ver, &v, &e) != 0)
+        return h->fail(c, NEXO_EINVAL, "no version to register: %s",
+                       ver ? e.msg : "the update has no to version (version = ...)");
+    int rc = nx_version_code(&v, code, &e);
+    nx_semver_free(&v);
+    return rc ? h->fail(c, NEXO_EINVAL, "%s", e.msg) : 0;
+}
+
+static int r_validate(const struct nexo_host *h, nexo_ctx *c)
+{
+    uint64_t code;
+    return check_inputs(h, c, &code);
+}
+
+static int exec_op(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *db,
+                   const struct nexo_op *op)
+{
+    struct nexo_stmt *st = NULL;
+    size_t n = 0;
+    int rc = db->driver->render(h, c, db->conn, op, &st, &n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = db->driver->exec(h, c, db->conn, st[i].sql, st[i].nparams,
+                              (const char *const *)st[i].params);
+    if (st)
+        db->driver->free_stmts(st, n);
+    return rc;
+}
+
+static int r_run(const struct nexo_host *h, nexo_ctx *c)
+{
+    uint64_t code;
+    int rc = check_inputs(h, c, &code);
+    struct nexo_db *db = rc ? NULL : h->db(c);
+    if (!rc && !db)
+        rc = NEXO_EDB;
+    if (rc)
+        return rc;
+    const char *comp = component_of(h, c), *ver = version_of(h, c);
+    char scode[32], sat[32];
+    snprintf(scode, sizeof scode, "%llu", (unsigned long long)code);
+    snprintf(sat, sizeof sat, "%lld", (long long)time(NULL));
+    const char *desc = h->setting(c, "description");
+    char *dflt = nx_xasprintf("%s update to %s (update %s)", comp, ver, h->info(c, "update_id"));
+    static const char *const names[] = { "component", "version_number", "version_code",
+                                         "applied_at", "description" };
+    const char *values[] = { comp, ver, scode, sat, desc ? desc : dflt };
+    struct nexo_op op = { .kind = NEXO_OP_INSERT, .table = "system_versions", .names = names,
+                          .nnames = 5, .values = values, .nrows = 1,
+                          .file = "register_version", .line = 0 };
+    rc = h->state_set(c, "applied_at", sat);
+    if (!rc)
+        rc = exec_op(h, c, db, &op);
+    if (!rc)
+        h->log(c, NEXO_LOG_INFO, "registered %s %s (version code %s)", comp, ver, scode);
+    free(dflt);
+    return rc;
+}
+
+static int r_undo(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *at = h->state_get(c, "applied_at");
+    const char *comp = component_of(h, c), *ver = version_of(h, c);
+    if (!at)
+        return 0; /* nothing was inserted */
+    if (!plain(comp) || !plain(ver) || !plain(at))
+        return h->fail(c, NEXO_EINVAL, "cannot undo the registration of '%s' '%s'", comp, ver);
+    struct nexo_db *db = h->db(c);
+    if (!db)
+        return NEXO_EDB;
+    char *where = nx_xasprintf("component = '%s' AND version_number = '%s' AND applied_at = %s",
+                               comp, ver, at);
+    struct nexo_op op = { .kind = NEXO_OP_DELETE, .table = "system_versions",
+                          .where_sql = where, .file = "register_version", .line = 0 };
+    int rc = exec_op(h, c, db, &op);
+    free(where);
+    return rc;
+}
+
+static int r_plan(const struct nexo_host *h, nexo_ctx *c)
+{
+    h->log(c, NEXO_LOG_INFO, "would register %s %s in system_versions", component_of(h, c),
+           version_of(h, c) ? version_of(h, c) : "?");
+    return 0;
+}
+
+NEXO_STEP_MODULE = {
+    NEXO_STEP_HEADER,
+    .name = "register_version",
+    .version = "1.0.0",
+    .summary = "record the new version in system_versions (spec §2.3)",
+    .settings = settings,
+    .validate = r_validate,
+    .plan = r_plan,
+    .run = r_run,
+    .undo = r_undo,
+};
