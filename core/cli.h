@@ -27,5 +27,6 @@ void cli_print_json(json_t *doc);
 
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_pipeline(struct cli *c, int argc, char **argv);
+int cmd_history(struct cli *c, int argc, char **argv);
 
 #endif

@@ -289,6 +289,7 @@ static int changed_site(const nx_run *r, const struct stepst *st)
 static int finish(nx_run *r, const char *outcome, json_t *fields, int code)
 {
     nx_err e;
+    r->outcome = outcome;
     if (nx_journal_end(r->j, outcome, fields, &e) != 0) {
         nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
         return NX_EXIT_ROLLBACK_FAILED;
@@ -299,7 +300,10 @@ static int finish(nx_run *r, const char *outcome, json_t *fields, int code)
 static int after_failure(nx_run *r, struct stepst *st, const char *error)
 {
     int changed = changed_site(r, st);
+    if (error)
+        snprintf(r->error, sizeof r->error, "%s", error);
     if (unwind(r, st) != 0) {
+        r->outcome = "rollback_failed";
         nx_log(r->out, NEXO_LOG_ERROR, NULL,
                "the rollback did not complete; the journal %s keeps what is left to undo: "
                "fix the cause, then run 'nexo-update recover'", nx_journal_path(r->j));

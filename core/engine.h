@@ -55,6 +55,8 @@ typedef struct nx_run {
     int db_state;       /* 0 untried, 1 open, -1 failed */
     char db_error[NX_ERRLEN];
     long long started_ms;
+    const char *outcome;       /* "success" "rolled_back" "rollback_failed" when known */
+    char error[NX_ERRLEN];     /* the failure that started the unwinding */
 } nx_run;
 
 extern const struct nexo_host nx_host_table;
@@ -74,6 +76,12 @@ int nx_run_db_lock(nx_run *r, nx_err *e);
  * server's version text (e.g. "15.18", "10.11.6-MariaDB") and disconnect.
  * -1 with e naming the driver and what failed (also when no database is
  * configured). */
+/* Write the attempt's update_history row (after the outcome is final). */
+void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
+                           long long started_s);
+/* Run one query on the configured database outside an update. */
+int nx_db_query_standalone(const nx_out *out, const nx_config *cfg, const char *sql,
+                           nexo_row_fn row, void *arg, nx_err *e);
 int nx_db_server_version(const nx_out *out, const nx_config *cfg, char *buf, size_t len,
                          nx_err *e);
 

@@ -315,3 +315,87 @@ out:
     nx_run_free(&r);
     return rc;
 }
+
+/* update_history: one row per attempt, written once the outcome is final
+ * (contracts §7). A site without the table (no migrate step ever ran) gets
+ * no row; a failure to write is a warning, never a failed update. */
+void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
+                           long long started_s)
+{
+    if (!nx_config_get(r->cfg, "database", "driver") || r->pl->nsteps == 0)
+        return;
+    nexo_ctx *c = &r->ctx[0];
+    c->phase = "history";
+    c->has_msg = 0;
+    struct nexo_db *db = h_db(c);
+    if (!db) {
+        nx_log(r->out, NEXO_LOG_WARN, NULL, "update history not written: %s", c->msg);
+        return;
+    }
+    int ex = db->driver->exists(&nx_host_table, c, db->conn, "update_history", NULL, NULL);
+    if (ex <= 0) {
+        nx_log(r->out, NEXO_LOG_DEBUG, NULL, "no update_history table: history not written");
+        return;
+    }
+    const char *since = json_string_value(json_object_get(r->shared, "maintenance_since"));
+    const char *until = json_string_value(json_object_get(r->shared, "maintenance_until"));
+    long long now = nx_now_ms() / 1000;
+    char s_start[32], s_end[32], s_maint[32];
+    snprintf(s_start, sizeof s_start, "%lld", started_s);
+    snprintf(s_end, sizeof s_end, "%lld", now);
+    long long m = since ? (until ? atoll(until) : now) - atoll(since) : 0;
+    snprintf(s_maint, sizeof s_maint, "%lld", m < 0 ? 0 : m);
+    static const char *const names[] = { "update_id", "component", "from_version", "to_version",
+                                         "outcome", "started_at", "finished_at",
+                                         "maintenance_seconds", "error" };
+    const char *values[] = {
+        json_string_value(json_object_get(r->info, "update_id")),
+        json_string_value(json_object_get(r->info, "component")),
+        json_string_value(json_object_get(r->info, "from_version")),
+        json_string_value(json_object_get(r->info, "to_version")),
+        outcome, s_start, s_end, s_maint, error,
+    };
+    struct nexo_op op = { .kind = NEXO_OP_INSERT, .table = "update_history", .names = names,
+                          .nnames = 9, .values = values, .nrows = 1, .file = "update_history" };
+    struct nexo_stmt *st = NULL;
+    size_t n = 0;
+    int rc = db->driver->render(&nx_host_table, c, db->conn, &op, &st, &n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = db->driver->exec(&nx_host_table, c, db->conn, st[i].sql, st[i].nparams,
+                              (const char *const *)st[i].params);
+    if (st)
+        db->driver->free_stmts(st, n);
+    if (rc)
+        nx_log(r->out, NEXO_LOG_WARN, NULL, "update history not written: %s", c->msg);
+}
+
+int nx_db_query_standalone(const nx_out *out, const nx_config *cfg, const char *sql,
+                           nexo_row_fn row, void *arg, nx_err *e)
+{
+    const char *drv = nx_config_get(cfg, "database", "driver");
+    if (!drv) {
+        nx_seterr(e, "no database configured ([database] driver is not set in %s)",
+                  nx_config_file(cfg));
+        return -1;
+    }
+    nx_step_inst step = { .name = (char *)"query" };
+    nx_pipeline pl = { .name = (char *)"query", .steps = &step, .nsteps = 1 };
+    nx_run r;
+    nx_run_init(&r, out, cfg, &pl, NULL, NULL);
+    nexo_ctx *c = &r.ctx[0];
+    c->phase = "query";
+    int rc = -1;
+    struct nexo_db *db = h_db(c);
+    if (!db) {
+        nx_seterr(e, "database (%s): %s", drv, c->msg);
+    } else {
+        c->has_msg = 0;
+        int q = db->driver->query(&nx_host_table, c, db->conn, sql, 0, NULL, row, arg);
+        if (q != 0)
+            nx_seterr(e, "database (%s): %s", drv, c->has_msg ? c->msg : "query failed");
+        else
+            rc = 0;
+    }
+    nx_run_free(&r);
+    return rc;
+}

@@ -57,9 +57,12 @@ static const struct cmd CMDS[] = {
       "maintenance mode and the lock are released. Running it again is harmless.\n"
       "Exit 0 when done or nothing to do, 4 when an undo failed again, 5 when an\n"
       "update is running." },
-    { "history", not_yet, "history [--limit N]",
-      "Every update attempt: time, component, from -> to, outcome, maintenance\n"
-      "seconds." },
+    { "history", cmd_history, "history [--limit N]",
+      "Every update attempt, newest first (default: the last 20), from the\n"
+      "database's update_history table: time, update id, component, from -> to,\n"
+      "outcome (success, rolled_back, rollback_failed), seconds in maintenance\n"
+      "mode, and the error of a failed attempt. Failed and rolled back attempts\n"
+      "are there too: the row is written after the outcome is final." },
     { "status", cmd_status, "status",
       "Versions on disk for core and plugins, maintenance mode, the lock holder\n"
       "(pid and update id) and an interrupted update, if any, with what recover\n"

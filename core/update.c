@@ -136,7 +136,10 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
     }
     nx_log(out, NEXO_LOG_INFO, NULL, "update %s: pipeline '%s', %zu steps", id, pl->name,
            pl->nsteps);
+    long long t0 = nx_now_ms() / 1000;
     code = nx_engine_execute(&r);
+    if (r.outcome)
+        nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : NULL, t0);
     if (code != NX_EXIT_ROLLBACK_FAILED && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);
     outcome_line(out, id, req, code, nx_mono_ms() - r.started_ms);
@@ -229,6 +232,9 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
         goto out;
     }
     code = nx_engine_resume(&r, records);
+    if (r.outcome)
+        nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : "interrupted",
+                              json_integer_value(json_object_get(begin, "t")) / 1000);
     const char *work = json_string_value(json_object_get(r.info, "work_dir"));
     if (code == NX_EXIT_OK && work && *work && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);

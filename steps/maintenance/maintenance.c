@@ -172,6 +172,10 @@ static int turn_on(const struct nexo_host *h, nexo_ctx *c, const char *path)
     free(text);
     rc = write_atomic(h, c, path, line);
     free(line);
+    char epoch[32];
+    snprintf(epoch, sizeof epoch, "%lld", (long long)now);
+    if (!rc)
+        rc = h->shared_set(c, "maintenance_since", epoch);
     if (!rc)
         h->log(c, NEXO_LOG_INFO, "maintenance mode on (%s)", path);
     return rc;
@@ -195,8 +199,10 @@ static int turn_off(const struct nexo_host *h, nexo_ctx *c, const char *path)
         return rc;
     if (unlink(path) != 0 && errno != ENOENT)
         return h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    char epoch[32];
+    snprintf(epoch, sizeof epoch, "%lld", (long long)time(NULL));
     h->log(c, NEXO_LOG_INFO, "maintenance mode off");
-    return 0;
+    return h->shared_set(c, "maintenance_until", epoch);
 }
 
 static int m_run(const struct nexo_host *h, nexo_ctx *c)

@@ -27,8 +27,8 @@ site_intact() { test -f "$T/site/public_html/old_file.php" && test -d "$T/site/m
 rc=$(run pipeline run "$T/install.ini" --component core --to 1.0.0)
 check "$DRIVER: install 1.0.0: exit 0 (got $rc: $(tail -n1 "$T/err"))" test "$rc" = 0
 check "$DRIVER: install: rows of install.xml" test "$(db_sql 'SELECT COUNT(*) FROM users')" = 2
-check "$DRIVER: install: nexo-update's tables exist" \
-    test "$(db_sql 'SELECT COUNT(*) FROM system_versions')$(db_sql 'SELECT COUNT(*) FROM update_history')$(db_sql 'SELECT COUNT(*) FROM update_notifications')" = 000
+check "$DRIVER: install: nexo-update's tables exist (the install itself in the history)" \
+    test "$(db_sql 'SELECT COUNT(*) FROM system_versions')$(db_sql 'SELECT COUNT(*) FROM update_history')$(db_sql 'SELECT COUNT(*) FROM update_notifications')" = 010
 db_dump > "$T/before.sql"
 
 # Dry run: the SQL of every file in the dialect, nothing changes.
@@ -212,4 +212,18 @@ rc=0; NEXO_FAULT=after:after-run:kill quiet_kill "$NX" -q -c "$CONF" -y pipeline
 "$NX" -q -c "$CONF" recover 2>/dev/null || true
 check "$DRIVER: register_version: killed, recover removes the row" \
     test "$(db_sql "SELECT COUNT(*) FROM system_versions WHERE version_number = '2.7.0'")" = 0
+
+# history: every attempt, failed ones too, written after the outcome.
+"$NX" -c "$CONF" --json history --limit 1000 > "$T/history.json" 2> "$T/err"
+check "$DRIVER: history --json lists the attempts" \
+    bash -c "jq -e '.attempts | length >= 10' '$T/history.json' > /dev/null"
+check "$DRIVER: history: the checkpoint failures are rolled_back with their error" \
+    bash -c "jq -e '[.attempts[] | select(.outcome == \"rolled_back\" and (.error // \"\" | test(\"NEXO_FAULT\")))] | length >= 5' '$T/history.json' > /dev/null"
+check "$DRIVER: history: killed attempts recovered are recorded (interrupted)" \
+    bash -c "jq -e '[.attempts[] | select(.outcome == \"rolled_back\" and .error == \"interrupted\")] | length >= 5' '$T/history.json' > /dev/null"
+check "$DRIVER: history: the 1.0.0 -> 1.5.0 update is a success" \
+    bash -c "jq -e '[.attempts[] | select(.outcome == \"success\" and .from_version == \"1.0.0\" and .to_version == \"1.5.0\")] | length == 1' '$T/history.json' > /dev/null"
+"$NX" -c "$CONF" history --limit 3 > "$T/history.txt"
+check "$DRIVER: history (text): a header and 3 attempts" \
+    bash -c "grep -c -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} ' '$T/history.txt' | grep -qx 3"
 nx_finish
