@@ -158,6 +158,55 @@ static json_t *interrupted(const char *state)
     return out;
 }
 
+/* The newest registered version of each component (system_versions). */
+static int db_row(void *arg, int ncols, const char *const *names, const char *const *values)
+{
+    (void)names;
+    json_t *v = arg;
+    if (ncols >= 2 && values[0] && values[1] && !json_object_get(v, values[0]))
+        json_object_set_new(v, values[0], json_string(values[1]));
+    return 0;
+}
+
+static json_t *db_versions(struct cli *c, const nx_config *cfg)
+{
+    const char *drv = nx_config_get(cfg, "database", "driver");
+    if (!drv)
+        return json_null();
+    const char *path = nx_config_get(cfg, "database", "path");
+    if (strcmp(drv, "sqlite") == 0 && path && access(path, F_OK) != 0)
+        return json_pack("{s:s, s:s}", "driver", drv, "error", "the database file does not exist");
+    json_t *v = json_object();
+    nx_err e;
+    nx_out quiet = c->out;
+    quiet.verbosity = 0;
+    if (nx_db_query_standalone(&quiet, cfg, "SELECT component, version_number FROM "
+                               "system_versions ORDER BY version_code DESC, id DESC",
+                               db_row, v, &e) != 0) {
+        json_decref(v);
+        return json_pack("{s:s, s:s}", "driver", drv, "error", e.msg);
+    }
+    return json_pack("{s:s, s:o}", "driver", drv, "versions", v);
+}
+
+static void print_db(json_t *s)
+{
+    json_t *db = json_object_get(s, "database");
+    if (!db || json_is_null(db))
+        return;
+    const char *err = json_string_value(json_object_get(db, "error"));
+    if (err) {
+        printf("database:     %s: %s\n", json_string_value(json_object_get(db, "driver")), err);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    if (json_object_size(json_object_get(db, "versions")) == 0)
+        printf("database:     no version registered yet\n");
+    json_object_foreach(json_object_get(db, "versions"), k, v)
+        printf("database:     %s %s (registered)\n", k, json_string_value(v));
+}
+
 static void print_text(json_t *s)
 {
     json_t *core = json_object_get(s, "core");
@@ -175,6 +224,7 @@ static void print_text(json_t *s)
         printf("plugin:       %s %s\n", json_string_value(json_object_get(p, "slug")),
                v ? v : pe ? pe : "(no version.php)");
     }
+    print_db(s);
     json_t *m = json_object_get(s, "maintenance");
     if (json_is_true(json_object_get(m, "on")))
         printf("maintenance:  ON (%s)\n", json_string_value(json_object_get(m, "file")));
@@ -252,6 +302,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
                           nx_config_file(cfg), "root", root, "state_dir", state, "core",
                           version_of(corefile), "plugins", plugins(root), "maintenance",
                           maintenance(root), "lock", lock, "interrupted", interrupted(state));
+    json_object_set_new(s, "database", db_versions(c, cfg));
     free(corefile);
     if (c->out.json)
         cli_print_json(s);

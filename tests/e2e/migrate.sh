@@ -226,4 +226,11 @@ check "$DRIVER: history: the 1.0.0 -> 1.5.0 update is a success" \
 "$NX" -c "$CONF" history --limit 3 > "$T/history.txt"
 check "$DRIVER: history (text): a header and 3 attempts" \
     bash -c "grep -c -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} ' '$T/history.txt' | grep -qx 3"
+
+# status: versions on disk and in the database.
+"$NX" -c "$CONF" status > "$T/status.txt" 2>&1
+check "$DRIVER: status shows the registered versions" grep -q '^database: *core 2.5.0 (registered)' "$T/status.txt"
+"$NX" -c "$CONF" --json status > "$T/status.json"
+check "$DRIVER: status --json: database versions" \
+    bash -c "jq -e '.database.versions.core == \"2.5.0\" and .core.version == \"1.0.0\"' '$T/status.json' > /dev/null"
 nx_finish
