@@ -2,10 +2,12 @@
 #include "update_check.h"
 #include "buildconf.h"
 #include "offer.h"
+#include "semver.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHANGELOG_LINES 10 /* of each changelog, in `core -n` */
 
@@ -272,6 +274,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
 struct core_opts {
     const char *to;
     int allow_downgrade;
+    int allow_major;
 };
 
 static int core_args(int argc, char **argv, struct core_opts *o)
@@ -280,6 +283,8 @@ static int core_args(int argc, char **argv, struct core_opts *o)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--allow-downgrade") == 0)
             o->allow_downgrade = 1;
+        else if (strcmp(argv[i], "--allow-major") == 0)
+            o->allow_major = 1;
         else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
             o->to = argv[++i];
         else if (strncmp(argv[i], "--to=", 5) == 0)
@@ -387,6 +392,35 @@ static json_t *facts_to_params(const json_t *facts)
     return p;
 }
 
+/* A MAJOR version change may break things: it needs its own yes (spec
+ * §4.1 "user confirmation for breaking changes"), or --allow-major. */
+static int confirm_major(struct cli *c, const nx_component *k, const nx_release *r,
+                         const struct core_opts *o)
+{
+    nx_semver a, b;
+    nx_err e;
+    int major = 0;
+    if (nx_semver_parse_loose(k->installed, &a, &e) == 0) {
+        if (nx_semver_parse_loose(r->version, &b, &e) == 0) {
+            major = a.major != b.major;
+            nx_semver_free(&b);
+        }
+        nx_semver_free(&a);
+    }
+    if (!major || o->allow_major)
+        return 1;
+    if (!isatty(STDIN_FILENO)) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL,
+               "%s %s -> %s is a MAJOR update (breaking changes possible): give --allow-major "
+               "to confirm it without a terminal", k->name, k->installed, r->version);
+        return -1;
+    }
+    fprintf(stderr, "%s %s -> %s is a MAJOR update: it may break plugins and customizations. "
+                    "Continue? [y/N] ", k->name, k->installed, r->version);
+    char buf[16];
+    return fgets(buf, sizeof buf, stdin) && (buf[0] == 'y' || buf[0] == 'Y');
+}
+
 static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *r,
                         const struct core_opts *o)
 {
@@ -405,10 +439,22 @@ static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *
         json_decref(facts);
     }
     nx_config *cfg = c->cfg;
+    if (!c->dry_run) {
+        char *q = nx_xasprintf("Update %s from %s to %s on the site %s?", k->name, k->installed,
+                               r->version, nx_config_get(cfg, "site", "root"));
+        int ok = cli_confirm(c, q);
+        free(q);
+        if (ok > 0)
+            ok = confirm_major(c, k, r, o);
+        if (ok <= 0) {
+            json_decref(params);
+            return ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
+        }
+    }
     char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), "core");
     struct nx_update_req req = { .pipeline = path, .component = k->name,
                                  .from = k->installed, .to = r->version,
-                                 .params = params, .dry_run = 1 };
+                                 .params = params, .dry_run = c->dry_run };
     int code = nx_update_run(&c->out, cfg, &req, c->faults);
     free(path);
     json_decref(params);
@@ -417,8 +463,6 @@ static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *
 
 int cmd_core(struct cli *c, int argc, char **argv)
 {
-    if (!c->dry_run)
-        return not_yet("core (without --dry-run)");
     struct core_opts o;
     int code = core_args(argc, argv, &o);
     if (code != 0)

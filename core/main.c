@@ -31,12 +31,13 @@ static const struct cmd CMDS[] = {
     { "list", cmd_list, "list",
       "Like check, with details of every newer release: version, size, release\n"
       "date, sha256, URL, changelog, requirements and which are not met." },
-    { "core", cmd_core, "core [--to VERSION] [--allow-downgrade]",
+    { "core", cmd_core, "core [--to VERSION] [--allow-downgrade] [--allow-major]",
       "Update core to the newest allowed release (or VERSION) through the core\n"
-      "pipeline. Asks for confirmation (-y to skip). A version not newer than the\n"
-      "installed one is refused unless --to names it and --allow-downgrade is given.\n"
-      "In this build only the dry run (-n) is available: it prints the offer\n"
-      "(version, size, sha256, URL, signature, changelog) and plans the pipeline." },
+      "pipeline (PIPELINES/core.ini). Asks for confirmation (-y to skip); a MAJOR\n"
+      "version change asks again (--allow-major to confirm it without a terminal).\n"
+      "A version not newer than the installed one is refused unless --to names it\n"
+      "and --allow-downgrade is given. With -n: print the offer (version, size,\n"
+      "sha256, URL, signature, changelog) and plan the pipeline, changing nothing." },
     { "plugin", not_yet, "plugin SLUG [--to VERSION]   (also plugin:SLUG)",
       "Update (or install) one plugin through the plugin pipeline." },
     { "all", not_yet, "all",

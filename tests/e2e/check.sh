@@ -383,9 +383,9 @@ for opt in --notify --apply-auto; do
     check "check $opt: not available yet, exit 1" bash -c "test $rc = 1 && grep -q 'not available yet' '$T/err'"
 done
 
-# ---- core: only the dry run for now
-rc=$(rc_of "$NX" -c "$CONF" -y core)
-check "core without -n: not available yet, exit 1" bash -c "test $rc = 1 && grep -q 'not available yet' '$T/err'"
+# ---- core without -n and without a terminal asks for -y (exit 2)
+rc=$(rc_of "$NX" -c "$CONF" core)
+check "core without -n and without -y: exit 2" bash -c "test $rc = 2 && grep -q 'give -y' '$T/err'"
 rc=$(rc_of "$NX" -c "$CONF" -n core)
 check "core -n: the offer: 1.0.0 -> 1.1.0" grep -qx 'core 1.0.0 -> 1.1.0 (security)' "$T/out"
 check "core -n: version, sha256, size, url, changelog" \

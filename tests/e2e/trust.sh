@@ -137,4 +137,20 @@ check "file:// repository: download + verify + extract: exit 0 (got $rc: $(tail 
 check "file:// repository: the package is used where it is (nothing copied)" \
     bash -c "! ls '$T'/state/downloads/*1.1.0* > /dev/null 2>&1"
 check "file:// repository: nothing left in the site" nothing_left
+
+# `core` runs the site's core pipeline (here a shortened one: the steps of
+# issue 5 that replace files and migrate come with it).
+mkdir -p "$T/pipelines"
+printf '[pipeline]\nname = core\n[download]\nmodule = download\n[verify]\nmodule = verify\n[extract]\nmodule = extract\n[maintenance-on]\nmodule = maintenance\naction = on\n[maintenance-off]\nmodule = maintenance\naction = off\n' > "$T/pipelines/core.ini"
+rc=0; "$NX" -c "$CONF" core > "$T/out" 2> "$T/err" < /dev/null || rc=$?
+check "core without -y and without a terminal: exit 2, nothing done" \
+    bash -c "test $rc = 2 && grep -q 'give -y' '$T/err'"
+check "core without -y: nothing left in the site" nothing_left
+rc=0; "$NX" -c "$CONF" -y core > "$T/out" 2> "$T/err" < /dev/null || rc=$?
+check "core -y: exit 0 (got $rc: $(tail -n1 "$T/err"))" test "$rc" = 0
+check "core -y: the outcome line names the versions" grep -q 'core 1.0.0 -> 1.1.0) succeeded' "$T/err"
+check "core -y: maintenance mode is over, nothing left" nothing_left
+rc=0; NEXO_FAULT=maintenance-off:after-run:fail "$NX" -q -c "$CONF" -y core 2> "$T/err" < /dev/null || rc=$?
+check "core -y with a failing step: exit 3, nothing left" bash -c "test $rc = 3" 
+check "core -y with a failing step: nothing left in the site" nothing_left
 nx_finish
