@@ -176,6 +176,7 @@ check "show: steps with module file and version" \
 check "show --json" bash -c "jq -e '.steps | length == 3 and .[0].version == \"1.0.0\"' '$T/show.json' >/dev/null"
 mkdir -p "$T/pipelines"; cp "$PREFIX/etc/nexo-update/pipelines/core.ini" "$T/pipelines/"
 rc=$(rc_of "$NX" -c "$CONF" pipeline show core)
+check "show core: every module of the default pipeline loads (exit $rc)" test "$rc" = 0
 check "show core: the default pipeline's steps in contract order" \
-    bash -c "grep -oE '^ *[0-9]+\. \[[a-z-]+\] [a-z_]+' '$T/out' | awk '{print \$3}' | tr '\n' ' ' | grep -qx 'health_check download verify extract maintenance backup hooks migrate replace_files hooks register_version cache_clear maintenance notify '"
+    bash -c "grep -oE '^ *[0-9]+\. \[[a-z-]+\] [a-z_]+' '$T/out' | awk '{print \$3}' | tr '\n' ' ' | grep -qx 'health_check download verify extract hooks maintenance backup hooks migrate replace_files hooks register_version cache_clear maintenance '"
 nx_finish

@@ -1,0 +1,481 @@
+/*
+ * health_check — refuses to start an update the site cannot take (spec
+ * §4.1). Changes nothing (NEXO_STEP_PRECHECK); undo has nothing to do.
+ *
+ *   - the running user is root or the owner of the site root (else the
+ *     owner is named);
+ *   - the site root, every [site] managed path and its folder are
+ *     writable (the first one that is not is named);
+ *   - at least min_free_mb MB are free on the filesystems of the site
+ *     root, [paths] state and [paths] backups;
+ *   - php_extensions (space separated) are loaded in `php -m`;
+ *   - the database is reachable (check_database = true) and its server
+ *     version, and PHP's, meet the offer's "requires" (the manifest the
+ *     verify step shares as "manifest_file").
+ * "No other update is running" holds already: the host holds the lock.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <nexo/driver.h>
+#include <nexo/step.h>
+
+#include "semver.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PHP_TIMEOUT_MS 30000
+#define OUT_MAX 65536
+
+static const struct nexo_setting settings[] = {
+    { "min_free_mb", "500", 0, "MB that must be free on the site, state and backups filesystems" },
+    { "php_extensions", NULL, 0, "space-separated PHP extensions that must be loaded" },
+    { "check_database", "true", 0, "true: the database must be reachable and recent enough" },
+    { NULL, NULL, 0, NULL },
+};
+
+static int parse_bool(const char *s, int *out)
+{
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1") || !strcmp(s, "on")))
+        *out = 1;
+    else if (s && (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0") ||
+                   !strcmp(s, "off")))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_mb(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int hc_validate(const struct nexo_host *h, nexo_ctx *c)
+{
+    unsigned long long mb;
+    int b;
+    if (parse_mb(h->setting(c, "min_free_mb"), &mb) != 0)
+        return h->fail(c, NEXO_EINVAL, "min_free_mb = %s: expected a number of MB",
+                       h->setting(c, "min_free_mb"));
+    if (parse_bool(h->setting(c, "check_database"), &b) != 0)
+        return h->fail(c, NEXO_EINVAL, "check_database = %s: expected true or false",
+                       h->setting(c, "check_database"));
+    if (!h->info(c, "root"))
+        return h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    return 0;
+}
+
+/* ---- running user and permissions ---- */
+
+static int check_owner(const struct nexo_host *h, nexo_ctx *c, const char *root)
+{
+    struct stat st;
+    if (stat(root, &st) != 0)
+        return h->fail(c, NEXO_ENOTFOUND, "site root %s: %s", root, strerror(errno));
+    uid_t me = geteuid();
+    if (me == 0 || st.st_uid == me)
+        return 0;
+    struct passwd *pw = getpwuid(st.st_uid);
+    char owner[300];
+    if (pw)
+        snprintf(owner, sizeof owner, "%s (uid %u)", pw->pw_name, (unsigned)st.st_uid);
+    else
+        snprintf(owner, sizeof owner, "uid %u", (unsigned)st.st_uid);
+    return h->fail(c, NEXO_EINVAL,
+                   "running as uid %u, but the site's files belong to %s: "
+                   "run as that user or as root", (unsigned)me, owner);
+}
+
+/* The path (when it exists) and its parent must be writable. */
+static int check_writable(const struct nexo_host *h, nexo_ctx *c, const char *path)
+{
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+        return h->fail(c, NEXO_EIO, "%s is not writable by uid %u: %s", path,
+                       (unsigned)geteuid(), strerror(errno));
+    char *parent = nx_dirname(path);
+    int bad = access(parent, W_OK) != 0;
+    int err = errno;
+    int rc = 0;
+    if (bad)
+        rc = h->fail(c, NEXO_EIO, "%s (the folder of %s) is not writable by uid %u: %s", parent,
+                     path, (unsigned)geteuid(), strerror(err));
+    free(parent);
+    return rc;
+}
+
+/* The site root itself (not its parent: the update writes inside it), then
+ * every managed path and its folder. */
+static int check_managed(const struct nexo_host *h, nexo_ctx *c, const char *root)
+{
+    int rc = 0;
+    if (access(root, W_OK) != 0)
+        rc = h->fail(c, NEXO_EIO, "the site root %s is not writable by uid %u: %s", root,
+                     (unsigned)geteuid(), strerror(errno));
+    const char *list = h->config(c, "site", "managed");
+    char *copy = nx_xstrdup(list ? list : "");
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, " \t,", &save); tok && rc == 0;
+         tok = strtok_r(NULL, " \t,", &save)) {
+        char *path = tok[0] == '/' ? nx_xstrdup(tok) : nx_path_join(root, tok);
+        rc = check_writable(h, c, path);
+        free(path);
+    }
+    free(copy);
+    return rc;
+}
+
+/* ---- disk space ---- */
+
+/* statvfs of path or of its nearest existing parent. */
+static int free_mb(const char *path, unsigned long long *mb)
+{
+    char *p = nx_xstrdup(path);
+    struct statvfs sv;
+    int rc = statvfs(p, &sv);
+    while (rc != 0 && errno == ENOENT && strcmp(p, "/") != 0 && strcmp(p, ".") != 0) {
+        char *up = nx_dirname(p);
+        free(p);
+        p = up;
+        rc = statvfs(p, &sv);
+    }
+    free(p);
+    if (rc != 0)
+        return -1;
+    *mb = (unsigned long long)sv.f_bavail * sv.f_frsize / (1024 * 1024);
+    return 0;
+}
+
+static int check_space_of(const struct nexo_host *h, nexo_ctx *c, const char *what,
+                          const char *path, unsigned long long need)
+{
+    unsigned long long have = 0;
+    if (!path) {
+        h->log(c, NEXO_LOG_DEBUG, "%s is not set: free space not checked", what);
+        return 0;
+    }
+    if (free_mb(path, &have) != 0)
+        return h->fail(c, NEXO_EIO, "%s %s: cannot read free space: %s", what, path,
+                       strerror(errno));
+    if (have < need)
+        return h->fail(c, NEXO_EIO,
+                       "only %llu MB free on the filesystem of %s (%s); %llu MB needed "
+                       "(min_free_mb)", have, what, path, need);
+    h->log(c, NEXO_LOG_DEBUG, "%llu MB free for %s (%s)", have, what, path);
+    return 0;
+}
+
+static int check_space(const struct nexo_host *h, nexo_ctx *c, const char *root)
+{
+    unsigned long long need = 0;
+    if (parse_mb(h->setting(c, "min_free_mb"), &need) != 0)
+        return h->fail(c, NEXO_EINVAL, "min_free_mb = %s: expected a number of MB",
+                       h->setting(c, "min_free_mb"));
+    const char *state = h->info(c, "state_dir");
+    const char *backups = h->info(c, "backups_dir");
+    int rc = check_space_of(h, c, "the site root", root, need);
+    if (!rc)
+        rc = check_space_of(h, c, "[paths] state", state ? state : h->config(c, "paths", "state"),
+                            need);
+    if (!rc)
+        rc = check_space_of(h, c, "[paths] backups",
+                            backups ? backups : h->config(c, "paths", "backups"), need);
+    return rc;
+}
+
+/* ---- PHP ---- */
+
+/* Full path of `php` on PATH into buf; 0 found, -1 not. */
+static int find_php(char *buf, size_t len)
+{
+    const char *path = getenv("PATH");
+    char *copy = nx_xstrdup(path ? path : "/usr/bin:/bin");
+    char *save = NULL;
+    int found = -1;
+    for (char *d = strtok_r(copy, ":", &save); d && found; d = strtok_r(NULL, ":", &save)) {
+        int n = snprintf(buf, len, "%s/php", *d ? d : ".");
+        struct stat st;
+        if (n > 0 && (size_t)n < len && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(buf, X_OK) == 0)
+            found = 0;
+    }
+    free(copy);
+    return found;
+}
+
+static void exec_child(char *const argv[], int outfd)
+{
+    dup2(outfd, 1);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 2);
+    }
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+/* Read fd into out until EOF or the deadline; -1 when time ran out. */
+static int read_all(int fd, char *out, size_t len, long long deadline)
+{
+    size_t used = 0;
+    for (;;) {
+        long long left = deadline - nx_mono_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int pr = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0)
+            continue;
+        char tmp[4096];
+        ssize_t n = read(fd, tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        size_t k = (size_t)n < len - 1 - used ? (size_t)n : len - 1 - used;
+        memcpy(out + used, tmp, k);
+        used += k;
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* Run argv, capture stdout; returns the exit code, -1 on failure. */
+static int capture(char *const argv[], char *out, size_t len)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_child(argv, fds[1]);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return -1;
+    }
+    int late = read_all(fds[0], out, len, nx_mono_ms() + PHP_TIMEOUT_MS) != 0;
+    close(fds[0]);
+    if (late)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (late || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* Is `ext` a line of `php -m` (case-insensitive)? */
+static int has_line(const char *text, const char *ext)
+{
+    size_t n = strlen(ext);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncasecmp(l, ext, n) == 0 && (l[n] == '\n' || l[n] == '\r' || l[n] == '\0'))
+            return 1;
+    }
+    return 0;
+}
+
+static int check_extensions(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *want = h->setting(c, "php_extensions");
+    if (!want || !*want)
+        return 0;
+    char php[PATH_MAX];
+    if (find_php(php, sizeof php) != 0)
+        return h->fail(c, NEXO_ENOTFOUND,
+                       "php_extensions = %s: php is not on PATH, cannot check them", want);
+    char *out = nx_xmalloc(OUT_MAX);
+    char *argv[] = { php, (char *)"-m", NULL };
+    int rc = capture(argv, out, OUT_MAX) == 0 ? 0
+             : h->fail(c, NEXO_ERROR, "%s -m failed", php);
+    char *copy = nx_xstrdup(want);
+    char *save = NULL;
+    for (char *e = strtok_r(copy, " \t,", &save); e && rc == 0; e = strtok_r(NULL, " \t,", &save))
+        if (!has_line(out, e))
+            rc = h->fail(c, NEXO_ENOTFOUND, "the PHP extension %s is not loaded (%s -m)", e, php);
+    if (rc == 0)
+        h->log(c, NEXO_LOG_INFO, "PHP extensions present: %s", want);
+    free(copy);
+    free(out);
+    return rc;
+}
+
+/* 1 matches, 0 not (message set), <0 error (message set). */
+static int in_range(const struct nexo_host *h, nexo_ctx *c, const char *what,
+                    const char *range, const char *version)
+{
+    nx_err e;
+    nx_semver v;
+    nx_range *r = NULL;
+    if (nx_semver_parse_loose(version, &v, &e) != 0)
+        return h->fail(c, NEXO_EINVAL, "%s version: %s", what, e.msg);
+    if (nx_range_parse(range, &r, &e) != 0) {
+        nx_semver_free(&v);
+        return h->fail(c, NEXO_EINVAL, "the release requires %s %s: %s", what, range, e.msg);
+    }
+    int ok = nx_range_match(r, &v);
+    nx_range_free(r);
+    nx_semver_free(&v);
+    if (!ok)
+        return h->fail(c, NEXO_ENOTSUP, "the release requires %s %s, the site has %s", what,
+                       range, version);
+    h->log(c, NEXO_LOG_INFO, "%s %s meets %s", what, version, range);
+    return 0;
+}
+
+static int check_php_version(const struct nexo_host *h, nexo_ctx *c, const char *range)
+{
+    char php[PATH_MAX];
+    if (find_php(php, sizeof php) != 0) {
+        h->log(c, NEXO_LOG_WARN, "php is not on PATH: the requirement php %s is not checked",
+               range);
+        return 0;
+    }
+    char out[256];
+    char *argv[] = { php, (char *)"-r", (char *)"echo PHP_VERSION;", NULL };
+    if (capture(argv, out, sizeof out) != 0)
+        return h->fail(c, NEXO_ERROR, "%s -r 'echo PHP_VERSION;' failed", php);
+    return in_range(h, c, "php", range, out);
+}
+
+/* ---- database ---- */
+
+static json_t *requirements(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *mf = h->shared_get(c, "manifest_file");
+    if (!mf)
+        return NULL;
+    json_error_t je;
+    json_t *doc = json_load_file(mf, 0, &je);
+    if (!doc) {
+        h->log(c, NEXO_LOG_WARN, "%s: %s: requirements not checked", mf, je.text);
+        return NULL;
+    }
+    json_t *req = json_object_get(doc, "requires");
+    json_incref(req);
+    json_decref(doc);
+    return json_is_object(req) ? req : (json_decref(req), NULL);
+}
+
+/* The requirement for the driver's dialect, if any. */
+static const char *db_requirement(const struct nexo_host *h, nexo_ctx *c, json_t *req,
+                                  const char *dialect)
+{
+    const char *keys[] = { "postgresql", "mysql", "mariadb", "sqlite" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *range = json_string_value(json_object_get(req, keys[i]));
+        if (!range)
+            continue;
+        if (dialect && strcmp(dialect, keys[i]) == 0)
+            return range;
+        h->log(c, NEXO_LOG_DEBUG, "requirement %s %s: not this site's database (%s)",
+               keys[i], range, dialect ? dialect : "?");
+    }
+    return NULL;
+}
+
+static int check_database(const struct nexo_host *h, nexo_ctx *c, json_t *req)
+{
+    int want = 1;
+    parse_bool(h->setting(c, "check_database"), &want);
+    if (!want)
+        return 0;
+    struct nexo_db *db = h->db(c);
+    if (!db) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", h->errmsg(c)); /* fail() overwrites it */
+        return h->fail(c, NEXO_EDB, "the database is not reachable: %s", why);
+    }
+    h->log(c, NEXO_LOG_INFO, "database reachable (%s)", db->driver->name);
+    const char *range = db_requirement(h, c, req, db->driver->dialect);
+    if (!range)
+        return 0;
+    char ver[256];
+    int rc = db->driver->server_version(h, c, db->conn, ver, sizeof ver);
+    if (rc)
+        return rc;
+    return in_range(h, c, db->driver->dialect, range, ver);
+}
+
+static int check_offer(const struct nexo_host *h, nexo_ctx *c)
+{
+    json_t *req = requirements(h, c);
+    const char *php = json_string_value(json_object_get(req, "php"));
+    int rc = php ? check_php_version(h, c, php) : 0;
+    if (!rc)
+        rc = check_database(h, c, req);
+    json_decref(req);
+    return rc;
+}
+
+static int hc_run(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *root = h->info(c, "root");
+    if (!root)
+        return h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    int rc = check_owner(h, c, root);
+    if (!rc)
+        rc = check_managed(h, c, root);
+    if (!rc)
+        rc = check_space(h, c, root);
+    if (!rc)
+        rc = check_extensions(h, c);
+    if (!rc)
+        rc = check_offer(h, c);
+    if (!rc)
+        h->log(c, NEXO_LOG_INFO, "no other update is running (this one holds the lock); "
+                                 "the site is ready for the update");
+    return rc;
+}
+
+static int hc_plan(const struct nexo_host *h, nexo_ctx *c)
+{
+    return hc_run(h, c);
+}
+
+static int hc_undo(const struct nexo_host *h, nexo_ctx *c)
+{
+    (void)h;
+    (void)c;
+    return 0; /* checks change nothing */
+}
+
+NEXO_STEP_MODULE = {
+    NEXO_STEP_HEADER,
+    .name = "health_check",
+    .version = "1.0.0",
+    .summary = "check disk space, permissions, user, PHP and database before an update",
+    .flags = NEXO_STEP_PRECHECK,
+    .settings = settings,
+    .validate = hc_validate,
+    .plan = hc_plan,
+    .run = hc_run,
+    .undo = hc_undo,
+};

@@ -1,0 +1,497 @@
+/*
+ * replace_files — swaps each managed top-level path of the site with its
+ * staged replacement, atomically where the file system allows it.
+ *
+ * Inputs: the site root, the staging folder the extract step published
+ * (shared "staging_dir": the payload at site-relative paths, on the
+ * site's file system), the managed paths ([site] managed, or the setting
+ * `managed`) and the preserved paths ([site] preserve, or `preserve`).
+ *
+ * For each managed path P, in order (a checkpoint after each):
+ *   swap  STAGING/P and ROOT/P both exist: renameat2(RENAME_EXCHANGE);
+ *         the old tree then sits at STAGING/P until commit.
+ *   new   only STAGING/P exists: renamed to ROOT/P; undo moves it back.
+ *   drop  only ROOT/P exists (the release dropped it): ROOT/P is moved to
+ *         STAGING/.nexo-removed-<index>, so the site no longer has it and
+ *         undo puts it back; commit deletes it.
+ *   pair  the fallback of swap when the file system has no RENAME_EXCHANGE
+ *         (EINVAL/ENOSYS) or `exchange = rename`: two renames, ROOT/P ->
+ *         ROOT/.P.nexo-old-<update id>, then STAGING/P -> ROOT/P. Between
+ *         the halves the site has no P for a moment. Each half is
+ *         journaled; undo (also after a crash between them) reverts
+ *         whatever half was done.
+ * Before acting, the entry "p.<index>" is journaled: kind, the paths and
+ * the inodes of the new tree and of the old one. Undo compares the inode
+ * now at ROOT/P with them, so it knows whether a swap still needs undoing
+ * even when the process died between the rename and the next journal
+ * record; it can run in a fresh process and a second time.
+ *
+ * Preserved paths below a managed path (e.g. public_html/uploads when
+ * public_html is managed) are moved from the old tree into the new one
+ * after the swap (journaled first; a staged copy of them is dropped);
+ * undo moves them back before swapping back. Preserved paths that are not
+ * below a managed path are never touched. Modes are those the extract
+ * step gave the staged tree (from the manifest): nothing is chmod'ed.
+ *
+ * commit deletes the old trees (the extract step's commit then removes
+ * the staging folder itself).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "replace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "offer.h"
+#include "util.h"
+
+static const struct nexo_setting settings[] = {
+    { "managed", "", 0, "paths below the root to replace (default: [site] managed)" },
+    { "preserve", "", 0, "paths kept from the old tree (default: [site] preserve)" },
+    { "exchange", "auto", 0, "auto: renameat2(RENAME_EXCHANGE) where the file system has it; "
+                             "rename: always the two-rename fallback (troubleshooting)" },
+    { NULL, NULL, 0, NULL },
+};
+
+struct rp {
+    const struct nexo_host *h;
+    nexo_ctx *c;
+    const char *root;
+    const char *staging;
+    struct rp_list managed;
+    struct rp_list preserve;
+};
+
+static void lists(const struct nexo_host *h, nexo_ctx *c, struct rp *r)
+{
+    const char *m = h->setting(c, "managed");
+    const char *p = h->setting(c, "preserve");
+    if (!m || !*m)
+        m = h->config(c, "site", "managed");
+    if (!p || !*p)
+        p = h->config(c, "site", "preserve");
+    rp_split(m ? m : "core public_html resources database", &r->managed);
+    rp_split(p ? p : ".env var modules/plugins", &r->preserve);
+}
+
+static void rp_init(const struct nexo_host *h, nexo_ctx *c, struct rp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->h = h;
+    r->c = c;
+    r->root = h->info(c, "root");
+    lists(h, c, r);
+}
+
+static void rp_free(struct rp *r)
+{
+    rp_list_free(&r->managed);
+    rp_list_free(&r->preserve);
+}
+
+/* ---- journal entries ---- */
+
+static int entry_save(struct rp *r, size_t i, json_t *e)
+{
+    char key[32];
+    snprintf(key, sizeof key, "p.%zu", i);
+    char *text = json_dumps(e, JSON_COMPACT);
+    if (!text)
+        return r->h->fail(r->c, NEXO_EINVAL, "%s: cannot journal (not UTF-8?)", key);
+    int rc = r->h->state_set(r->c, key, text);
+    free(text);
+    return rc;
+}
+
+static json_t *entry_load(const struct nexo_host *h, nexo_ctx *c, size_t i)
+{
+    char key[32];
+    snprintf(key, sizeof key, "p.%zu", i);
+    const char *text = h->state_get(c, key);
+    return text ? json_loads(text, 0, NULL) : NULL;
+}
+
+static const char *es(json_t *e, const char *k)
+{
+    const char *v = json_string_value(json_object_get(e, k));
+    return v ? v : "";
+}
+
+static unsigned long long eino(json_t *e, const char *k)
+{
+    return strtoull(es(e, k), NULL, 10);
+}
+
+static void set_ino(json_t *e, const char *k, unsigned long long ino)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", ino);
+    json_object_set_new(e, k, json_string(buf));
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static int move(struct rp *r, const char *from, const char *to)
+{
+    if (rename(from, to) != 0)
+        return r->h->fail(r->c, NEXO_EIO, "cannot rename %s to %s: %s", from, to,
+                          strerror(errno));
+    return 0;
+}
+
+static int exchange(struct rp *r, const char *a, const char *b)
+{
+    if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0)
+        return r->h->fail(r->c, NEXO_EIO, "cannot exchange %s and %s: %s", a, b,
+                          strerror(errno));
+    return 0;
+}
+
+/* ROOT/dir/.name.nexo-old-<id>: where the fallback parks the old tree. */
+static char *old_name(struct rp *r, const char *rpath)
+{
+    char *dir = nx_dirname(rpath);
+    char *p = nx_xasprintf("%s/.%s.nexo-old-%s", dir, nx_basename(rpath),
+                           r->h->info(r->c, "update_id"));
+    free(dir);
+    return p;
+}
+
+/* ---- preserved paths ---- */
+
+/* The tree that held ROOT/P before the update, for an entry. */
+static const char *old_tree(json_t *e)
+{
+    return strcmp(es(e, "kind"), "swap") == 0 ? es(e, "new_at") : es(e, "old_at");
+}
+
+static int keep_one(struct rp *r, size_t i, json_t *e, const char *q, const char *sub)
+{
+    char *src = nx_path_join(old_tree(e), sub);
+    char *dst = nx_path_join(es(e, "root_at"), sub);
+    int rc = 0;
+    if (exists(src)) {
+        json_array_append_new(json_object_get(e, "keep"), json_string(q));
+        rc = entry_save(r, i, e);
+        nx_err err;
+        char *parent = nx_dirname(dst);
+        if (!rc && nx_rmtree(dst, &err) != 0)
+            rc = r->h->fail(r->c, NEXO_EIO, "%s", err.msg);
+        if (!rc && nx_mkdirs(parent, 0755, &err) != 0)
+            rc = r->h->fail(r->c, NEXO_EIO, "%s", err.msg);
+        if (!rc)
+            rc = move(r, src, dst);
+        if (!rc)
+            r->h->log(r->c, NEXO_LOG_INFO, "kept %s", q);
+        free(parent);
+    }
+    free(src);
+    free(dst);
+    return rc;
+}
+
+static int keep_preserved(struct rp *r, size_t i, json_t *e)
+{
+    const char *rel = es(e, "path");
+    json_object_set_new(e, "keep", json_array());
+    for (size_t j = 0; j < r->preserve.n; j++) {
+        const char *sub = rp_below(rel, r->preserve.v[j]);
+        int rc = sub ? keep_one(r, i, e, r->preserve.v[j], sub) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Undo: the preserved paths go back from the new tree into the old one. */
+static int unkeep(struct rp *r, json_t *e)
+{
+    json_t *keep = json_object_get(e, "keep");
+    for (size_t j = json_array_size(keep); j-- > 0;) {
+        const char *sub = rp_below(es(e, "path"), json_string_value(json_array_get(keep, j)));
+        if (!sub)
+            continue;
+        char *src = nx_path_join(es(e, "root_at"), sub);
+        char *dst = nx_path_join(old_tree(e), sub);
+        int rc = exists(src) && !exists(dst) ? move(r, src, dst) : 0;
+        free(src);
+        free(dst);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- run ---- */
+
+/* The fallback of RENAME_EXCHANGE: two renames, each half journaled. */
+static int act_pair(struct rp *r, size_t i, json_t *e)
+{
+    char *old = old_name(r, es(e, "root_at"));
+    json_object_set_new(e, "kind", json_string("pair"));
+    json_object_set_new(e, "old_at", json_string(old));
+    free(old);
+    json_object_set_new(e, "half", json_integer(1));
+    int rc = entry_save(r, i, e);
+    if (!rc)
+        rc = move(r, es(e, "root_at"), es(e, "old_at"));
+    json_object_set_new(e, "half", json_integer(2));
+    if (!rc)
+        rc = entry_save(r, i, e);
+    if (!rc)
+        rc = move(r, es(e, "new_at"), es(e, "root_at"));
+    return rc;
+}
+
+static int act_swap(struct rp *r, size_t i, json_t *e)
+{
+    const char *mode = r->h->setting(r->c, "exchange");
+    if (mode && strcmp(mode, "rename") == 0)
+        return act_pair(r, i, e);
+    int rc = entry_save(r, i, e);
+    if (rc)
+        return rc;
+    if (renameat2(AT_FDCWD, es(e, "root_at"), AT_FDCWD, es(e, "new_at"), RENAME_EXCHANGE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return r->h->fail(r->c, NEXO_EIO, "cannot exchange %s and %s: %s", es(e, "root_at"),
+                          es(e, "new_at"), strerror(errno));
+    r->h->log(r->c, NEXO_LOG_INFO, "%s: no RENAME_EXCHANGE here; using two renames",
+              es(e, "path"));
+    return act_pair(r, i, e);
+}
+
+static int act(struct rp *r, size_t i, json_t *e)
+{
+    const char *kind = es(e, "kind");
+    int rc;
+    if (strcmp(kind, "swap") == 0) {
+        rc = act_swap(r, i, e);
+        if (!rc)
+            rc = keep_preserved(r, i, e);
+        return rc;
+    }
+    rc = entry_save(r, i, e);
+    if (rc)
+        return rc;
+    if (strcmp(kind, "new") == 0)
+        return move(r, es(e, "new_at"), es(e, "root_at"));
+    return move(r, es(e, "root_at"), es(e, "old_at"));
+}
+
+static json_t *plan_entry(struct rp *r, size_t i)
+{
+    const char *rel = r->managed.v[i];
+    char *rpath = nx_path_join(r->root, rel);
+    char *spath = nx_path_join(r->staging, rel);
+    unsigned long long new_ino = rp_ino(spath), old_ino = rp_ino(rpath);
+    json_t *e = NULL;
+    if (new_ino || old_ino) {
+        const char *kind = !new_ino ? "drop" : !old_ino ? "new" : "swap";
+        e = json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "path", rel, "root_at", rpath,
+                      "new_at", spath);
+        set_ino(e, "new_ino", new_ino);
+        set_ino(e, "old_ino", old_ino);
+    }
+    if (e && !new_ino) {
+        char *removed = nx_xasprintf("%s/.nexo-removed-%zu", r->staging, i);
+        json_object_set_new(e, "old_at", json_string(removed));
+        free(removed);
+    }
+    free(rpath);
+    free(spath);
+    return e;
+}
+
+static int do_path(struct rp *r, size_t i)
+{
+    json_t *e = plan_entry(r, i);
+    if (!e) {
+        r->h->log(r->c, NEXO_LOG_DEBUG, "%s: neither in the site nor in the release",
+                  r->managed.v[i]);
+        return 0;
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%zu", i + 1);
+    int rc = r->h->state_set(r->c, "count", num);
+    if (!rc)
+        rc = act(r, i, e);
+    json_object_set_new(e, "done", json_true());
+    if (!rc)
+        rc = entry_save(r, i, e);
+    if (!rc)
+        r->h->log(r->c, NEXO_LOG_INFO, "%s: %s", es(e, "path"),
+                  strcmp(es(e, "kind"), "new") == 0    ? "added"
+                  : strcmp(es(e, "kind"), "drop") == 0 ? "removed (kept until final)"
+                                                       : "replaced");
+    json_decref(e);
+    return rc;
+}
+
+static int r_run(const struct nexo_host *h, nexo_ctx *c)
+{
+    struct rp r;
+    rp_init(h, c, &r);
+    r.staging = h->shared_get(c, NX_SHARED_STAGING);
+    int rc = 0;
+    if (!r.root)
+        rc = h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    else if (!r.staging)
+        rc = h->fail(c, NEXO_EINVAL, "no staging folder: the extract step must run before");
+    if (!rc)
+        rc = h->state_set(c, "staging", r.staging);
+    for (size_t i = 0; !rc && i < r.managed.n; i++) {
+        rc = do_path(&r, i);
+        if (!rc)
+            rc = h->checkpoint(c, r.managed.v[i]);
+    }
+    rp_free(&r);
+    return rc;
+}
+
+/* ---- undo ---- */
+
+static int undo_entry(struct rp *r, json_t *e)
+{
+    const char *kind = es(e, "kind");
+    const char *rpath = es(e, "root_at");
+    unsigned long long cur = rp_ino(rpath);
+    int have_new = cur && cur == eino(e, "new_ino");
+    int rc = have_new ? unkeep(r, e) : 0;
+    if (!rc && have_new && strcmp(kind, "swap") == 0)
+        rc = exchange(r, rpath, es(e, "new_at"));
+    else if (!rc && have_new)
+        rc = move(r, rpath, es(e, "new_at"));
+    int old_aside = strcmp(kind, "pair") == 0 || strcmp(kind, "drop") == 0;
+    if (!rc && old_aside && !exists(rpath) && rp_ino(es(e, "old_at")) == eino(e, "old_ino"))
+        rc = move(r, es(e, "old_at"), rpath);
+    return rc;
+}
+
+static int r_undo(const struct nexo_host *h, nexo_ctx *c)
+{
+    struct rp r;
+    rp_init(h, c, &r);
+    const char *n = h->state_get(c, "count");
+    int rc = 0;
+    for (size_t i = n ? strtoul(n, NULL, 10) : 0; !rc && i-- > 0;) {
+        json_t *e = entry_load(h, c, i);
+        if (e)
+            rc = undo_entry(&r, e);
+        if (e && !rc)
+            h->log(c, NEXO_LOG_INFO, "%s: put back", es(e, "path"));
+        json_decref(e);
+    }
+    rp_free(&r);
+    return rc;
+}
+
+/* ---- commit ---- */
+
+static const char *leftover(json_t *e)
+{
+    const char *kind = es(e, "kind");
+    if (strcmp(kind, "drop") == 0)
+        return es(e, "old_at");
+    if (rp_ino(es(e, "root_at")) != eino(e, "new_ino"))
+        return NULL; /* the new tree is not in place: keep everything */
+    if (strcmp(kind, "swap") == 0)
+        return es(e, "new_at");
+    return strcmp(kind, "pair") == 0 ? es(e, "old_at") : NULL;
+}
+
+static int r_commit(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *n = h->state_get(c, "count");
+    int rc = 0;
+    for (size_t i = 0; !rc && n && i < strtoul(n, NULL, 10); i++) {
+        json_t *e = entry_load(h, c, i);
+        const char *old = e ? leftover(e) : NULL;
+        nx_err err;
+        if (old && nx_rmtree(old, &err) != 0)
+            rc = h->fail(c, NEXO_EIO, "%s", err.msg);
+        else if (old)
+            h->log(c, NEXO_LOG_DEBUG, "removed the old %s (%s)", es(e, "path"), old);
+        json_decref(e);
+    }
+    return rc;
+}
+
+/* ---- validate, plan ---- */
+
+static int check_lists(const struct nexo_host *h, nexo_ctx *c, struct rp *r)
+{
+    for (size_t i = 0; i < r->managed.n; i++) {
+        const char *p = r->managed.v[i];
+        if (!rp_plain(p))
+            return h->fail(c, NEXO_EINVAL, "managed path %s: not a plain relative path", p);
+        for (size_t j = 0; j < i; j++)
+            if (rp_overlap(p, r->managed.v[j]))
+                return h->fail(c, NEXO_EINVAL, "managed paths %s and %s overlap", p,
+                               r->managed.v[j]);
+        for (size_t j = 0; j < r->preserve.n; j++)
+            if (strcmp(p, r->preserve.v[j]) == 0 || rp_below(r->preserve.v[j], p))
+                return h->fail(c, NEXO_EINVAL, "managed path %s is preserved (%s)", p,
+                               r->preserve.v[j]);
+    }
+    for (size_t j = 0; j < r->preserve.n; j++)
+        if (!rp_plain(r->preserve.v[j]))
+            return h->fail(c, NEXO_EINVAL, "preserved path %s: not a plain relative path",
+                           r->preserve.v[j]);
+    return 0;
+}
+
+static int r_validate(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *x = h->setting(c, "exchange");
+    if (x && strcmp(x, "auto") != 0 && strcmp(x, "rename") != 0)
+        return h->fail(c, NEXO_EINVAL, "exchange = %s: expected auto or rename", x);
+    struct rp r;
+    rp_init(h, c, &r);
+    struct stat st;
+    int rc = 0;
+    if (!r.root || stat(r.root, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = h->fail(c, NEXO_EINVAL, "site root %s is not a folder", r.root ? r.root : "(unset)");
+    if (!rc && r.managed.n == 0)
+        rc = h->fail(c, NEXO_EINVAL, "no managed paths");
+    if (!rc)
+        rc = check_lists(h, c, &r);
+    rp_free(&r);
+    return rc;
+}
+
+static int r_plan(const struct nexo_host *h, nexo_ctx *c)
+{
+    struct rp r;
+    rp_init(h, c, &r);
+    for (size_t i = 0; i < r.managed.n; i++)
+        h->log(c, NEXO_LOG_INFO, "would replace %s/%s with the staged one", r.root,
+               r.managed.v[i]);
+    rp_free(&r);
+    return 0;
+}
+
+NEXO_STEP_MODULE = {
+    NEXO_STEP_HEADER,
+    .name = "replace_files",
+    .version = "1.0.0",
+    .summary = "swap the managed paths of the site with the staged release (atomic renames)",
+    .settings = settings,
+    .validate = r_validate,
+    .plan = r_plan,
+    .run = r_run,
+    .undo = r_undo,
+    .commit = r_commit,
+};

@@ -1,0 +1,240 @@
+/* The health_check step through the fake host. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fakehost.h"
+#include "loader.h"
+
+#define NOBODY 65534
+
+static nx_module *mod;
+static char tmp[64];
+static char site[128];
+static char bin[128];
+
+static void mkdir_in(const char *base, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", base, name);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+static void setup(void)
+{
+    nx_err e;
+    char p[256];
+    mod = nx_module_load(NX_TEST_BINDIR "/modules/steps/health_check.so", NX_STEP, &e);
+    ck_assert_msg(mod != NULL, "%s", e.msg);
+    snprintf(tmp, sizeof tmp, "/tmp/nx-health-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    chmod(tmp, 0755);
+    mkdir_in(tmp, "site", site, sizeof site);
+    mkdir_in(site, "core", p, sizeof p);
+    mkdir_in(tmp, "bin", bin, sizeof bin);
+    snprintf(p, sizeof p, "%s/php", bin);
+    write_file(p, "#!/bin/sh\n"
+                  "case \"$1\" in\n"
+                  "-m) printf '[PHP Modules]\\nCore\\njson\\nPDO\\n\\n[Zend Modules]\\n' ;;\n"
+                  "-r) printf '8.2.7' ;;\n"
+                  "esac\n", 0755);
+    setenv("PATH", bin, 1);
+}
+
+static void teardown(void)
+{
+    nx_err e;
+    nx_rmtree(tmp, &e);
+    nx_module_unload(mod);
+}
+
+static void host(struct fakehost *fh)
+{
+    char p[256];
+    fh_init(fh, mod->step);
+    json_object_set_new(fh->settings, "check_database", json_string("false"));
+    json_object_set_new(fh->info, "root", json_string(site));
+    snprintf(p, sizeof p, "%s/state", tmp);
+    json_object_set_new(fh->info, "state_dir", json_string(p));
+    snprintf(p, sizeof p, "%s/backups", tmp);
+    json_object_set_new(fh->info, "backups_dir", json_string(p));
+    json_object_set_new(fh->config, "site.managed", json_string("core public_html"));
+}
+
+START_TEST(healthy_site_passes)
+{
+    struct fakehost fh;
+    host(&fh);
+    ck_assert_int_eq(fh_call(&fh, "validate"), 0);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "no other update is running"));
+    ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+    ck_assert(mod->step->flags & NEXO_STEP_PRECHECK);
+    fh_free(&fh);
+}
+END_TEST
+
+START_TEST(free_space_refused)
+{
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.settings, "min_free_mb", json_string("999999999999"));
+    ck_assert_int_ne(fh_call(&fh, "run"), 0);
+    ck_assert_msg(strstr(fh.msg, "MB free on the filesystem of the site root") != NULL, "%s",
+                  fh.msg);
+    ck_assert_ptr_nonnull(strstr(fh.msg, "999999999999 MB needed"));
+    fh_free(&fh);
+}
+END_TEST
+
+/* Run the step as `uid` in a child; 0 when msg contains `want`. */
+static int run_as(uid_t uid, const char *want)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct fakehost fh;
+        host(&fh);
+        if (uid != geteuid() && (setgid(uid) != 0 || setuid(uid) != 0))
+            _exit(2);
+        int rc = fh_call(&fh, "run");
+        if (rc == 0 || !strstr(fh.msg, want)) {
+            fprintf(stderr, "rc %d, message: %s\n", rc, fh.msg);
+            _exit(1);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(non_writable_managed_path_named)
+{
+    char core[256], want[300];
+    snprintf(core, sizeof core, "%s/core", site);
+    ck_assert_int_eq(chmod(core, 0555), 0);
+    snprintf(want, sizeof want, "%s is not writable", core);
+    uid_t as = geteuid();
+    if (as == 0) { /* root may write anything: check as the site's owner */
+        ck_assert_int_eq(chown(site, NOBODY, NOBODY), 0);
+        ck_assert_int_eq(chown(core, NOBODY, NOBODY), 0);
+        as = NOBODY;
+    }
+    ck_assert_int_eq(run_as(as, want), 0);
+    chmod(core, 0755);
+}
+END_TEST
+
+START_TEST(wrong_user_refused_naming_owner)
+{
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chown(site, 12345, 12345), 0);
+        ck_assert_int_eq(run_as(NOBODY, "the site's files belong to uid 12345: run as that user"),
+                         0);
+        return;
+    }
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.info, "root", json_string("/"));
+    ck_assert_int_ne(fh_call(&fh, "run"), 0);
+    ck_assert_msg(strstr(fh.msg, "belong to root (uid 0)") != NULL, "%s", fh.msg);
+    fh_free(&fh);
+}
+END_TEST
+
+START_TEST(php_extensions_required)
+{
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.settings, "php_extensions", json_string("json pdo"));
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    json_object_set_new(fh.settings, "php_extensions", json_string("json intl"));
+    ck_assert_int_ne(fh_call(&fh, "run"), 0);
+    ck_assert_msg(strstr(fh.msg, "PHP extension intl is not loaded") != NULL, "%s", fh.msg);
+    setenv("PATH", "/nonexistent", 1);
+    ck_assert_int_ne(fh_call(&fh, "run"), 0);
+    ck_assert_msg(strstr(fh.msg, "php is not on PATH") != NULL, "%s", fh.msg);
+    fh_free(&fh);
+}
+END_TEST
+
+START_TEST(php_version_requirement)
+{
+    char mf[256];
+    snprintf(mf, sizeof mf, "%s/manifest.json", tmp);
+    write_file(mf, "{\"version\": \"2.0.0\", \"requires\": {\"php\": \">=8.3.0\"}}", 0644);
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.shared, "manifest_file", json_string(mf));
+    ck_assert_int_ne(fh_call(&fh, "run"), 0);
+    ck_assert_msg(strstr(fh.msg, "requires php >=8.3.0, the site has 8.2.7") != NULL, "%s",
+                  fh.msg);
+    write_file(mf, "{\"requires\": {\"php\": \">=8.1.0\"}}", 0644);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    setenv("PATH", "/nonexistent", 1); /* no php: warn and skip */
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "php is not on PATH"));
+    fh_free(&fh);
+}
+END_TEST
+
+START_TEST(database_required)
+{
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.settings, "check_database", json_string("true"));
+    ck_assert_int_eq(fh_call(&fh, "run"), NEXO_EDB);
+    ck_assert_msg(strstr(fh.msg, "database is not reachable: no database") != NULL, "%s",
+                  fh.msg);
+    fh_free(&fh);
+}
+END_TEST
+
+START_TEST(validate_refuses)
+{
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.settings, "min_free_mb", json_string("lots"));
+    ck_assert_int_eq(fh_call(&fh, "validate"), NEXO_EINVAL);
+    ck_assert_ptr_nonnull(strstr(fh.msg, "min_free_mb = lots"));
+    json_object_set_new(fh.settings, "min_free_mb", json_string("10"));
+    json_object_set_new(fh.settings, "check_database", json_string("maybe"));
+    ck_assert_int_eq(fh_call(&fh, "validate"), NEXO_EINVAL);
+    ck_assert_ptr_nonnull(strstr(fh.msg, "check_database = maybe"));
+    fh_free(&fh);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("health_check");
+    TCase *tc = tcase_create("health_check");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, healthy_site_passes);
+    tcase_add_test(tc, free_space_refused);
+    tcase_add_test(tc, non_writable_managed_path_named);
+    tcase_add_test(tc, wrong_user_refused_naming_owner);
+    tcase_add_test(tc, php_extensions_required);
+    tcase_add_test(tc, php_version_requirement);
+    tcase_add_test(tc, database_required);
+    tcase_add_test(tc, validate_refuses);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
