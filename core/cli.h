@@ -28,5 +28,10 @@ void cli_print_json(json_t *doc);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_pipeline(struct cli *c, int argc, char **argv);
 int cmd_history(struct cli *c, int argc, char **argv);
+int cmd_rollback(struct cli *c, int argc, char **argv);  /* cli_rollback.c */
+int cmd_update_db(struct cli *c, int argc, char **argv); /* cli_install.c */
+int cmd_install(struct cli *c, int argc, char **argv);   /* cli_install.c */
+int cmd_verify(struct cli *c, int argc, char **argv);    /* cli_verify.c */
+int cmd_backups(struct cli *c, int argc, char **argv);   /* cli_backups.c */
 
 #endif

@@ -43,12 +43,12 @@ static const struct cmd CMDS[] = {
     { "all", not_yet, "all",
       "Core, then every plugin with an update, in dependency order; each is its\n"
       "own update with its own rollback. Exit code: the worst outcome." },
-    { "update-db", not_yet, "update-db",
+    { "update-db", cmd_update_db, "update-db",
       "The files on disk are newer than the database's recorded version (a release\n"
       "copied by hand): run only the database part: backup, migrations, register." },
-    { "install", not_yet, "install --package FILE | --version V",
+    { "install", cmd_install, "install --package FILE | --version V",
       "Fresh install on an empty database: schema, files, version." },
-    { "rollback", not_yet, "rollback [--to UPDATE_ID]",
+    { "rollback", cmd_rollback, "rollback [--to UPDATE_ID]",
       "Restore files and database from the backup taken before the last (or the\n"
       "named) update. Asks for confirmation." },
     { "recover", cmd_recover, "recover",
@@ -68,9 +68,9 @@ static const struct cmd CMDS[] = {
       "Versions on disk for core and plugins, maintenance mode, the lock holder\n"
       "(pid and update id) and an interrupted update, if any, with what recover\n"
       "would undo." },
-    { "verify", not_yet, "verify",
+    { "verify", cmd_verify, "verify",
       "Check the installed files against the installed release's manifest." },
-    { "backups", not_yet, "backups list | prune | verify ID", "The backup store." },
+    { "backups", cmd_backups, "backups list | prune | verify ID", "The backup store." },
     { "pipeline", cmd_pipeline,
       "pipeline show [NAME|FILE] | pipeline validate FILE | pipeline run NAME|FILE\n"
       "       [--component C] [--from V] [--to V] [--param NAME=VALUE]...",
