@@ -231,10 +231,11 @@ static int write_meta(const struct nexo_host *h, nexo_ctx *c, const struct job *
     struct tm tm;
     gmtime_r(&j->now, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *m = json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:O, s:O}", "update_id",
+    json_t *m = json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:O, s:O}", "update_id",
                           h->info(c, "update_id"), "created_at", created, "component",
                           h->info(c, "component"), "from_version", h->info(c, "from_version"),
-                          "to_version", h->info(c, "to_version"), "database", db, "files", files);
+                          "to_version", h->info(c, "to_version"), "pipeline",
+                          h->info(c, "pipeline"), "database", db, "files", files);
     char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(m);
     if (!text)
