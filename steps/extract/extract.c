@@ -21,6 +21,15 @@
  *
  * Publishes shared "staging_dir" and "manifest_file" (the manifest as
  * WORK_DIR/nexo-release.json, the copy the verify step also writes).
+ *
+ * record_manifest (default core/.nexo-release.json; empty: off): after
+ * unpacking, the verified manifest is also written into the payload at
+ * that path (0644), so it travels with the files it describes: the
+ * replace step swaps it in with its folder, backups and rollbacks keep it
+ * with them, and `nexo-update verify` checks the site against it. It is
+ * written only when its folder is part of the payload (a package without
+ * core/ records nothing there); a package that has a file of its own at
+ * that path is refused.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -47,6 +56,9 @@ static const struct nexo_setting settings[] = {
                              "times its size (0: off); the manifest's total_size always holds" },
     { "subdir", "", 0, "folder below the staging folder that receives the payload (default: "
                        "the staging folder itself)" },
+    { "record_manifest", "core/.nexo-release.json", 0,
+      "path below the payload where the verified manifest is recorded for "
+      "`nexo-update verify` (0644; empty: not recorded)" },
     { NULL, NULL, 0, NULL },
 };
 
@@ -141,6 +153,10 @@ static int x_validate(const struct nexo_host *h, nexo_ctx *c)
     if (sub && !nx_manifest_path_ok(sub))
         return h->fail(c, NEXO_EINVAL, "subdir = %s: expected a relative path without '.', "
                        "'..' or empty components", sub);
+    const char *rec = setting(h, c, "record_manifest");
+    if (rec && !nx_manifest_path_ok(rec))
+        return h->fail(c, NEXO_EINVAL, "record_manifest = %s: expected a relative path "
+                       "without '.', '..' or empty components", rec);
     return 0;
 }
 
@@ -158,6 +174,10 @@ static int x_plan(const struct nexo_host *h, nexo_ctx *c)
         h->log(c, NEXO_LOG_INFO, "would extract the package the download step fetches into "
                "%s%s%s (which package depends on the download)", staging, sub ? "/" : "",
                sub ? sub : "");
+    const char *rec = setting(h, c, "record_manifest");
+    if (rec)
+        h->log(c, NEXO_LOG_INFO, "would record the verified manifest as %s (0644) in the "
+               "payload", rec);
     free(staging);
     return 0;
 }
@@ -364,6 +384,58 @@ static int save_manifest(struct xt *x, const char *copy)
     return rc;
 }
 
+/* Write all of text to fd. */
+static int write_all(int fd, const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The verified manifest into the payload at record_manifest (0644). */
+static int record_manifest(struct xt *x)
+{
+    const struct nexo_host *h = x->h;
+    nexo_ctx *c = x->c;
+    const char *rec = setting(h, c, "record_manifest");
+    if (!rec)
+        return 0;
+    if (nx_manifest_find(x->m, rec))
+        return h->fail(c, NEXO_EVERIFY, "%s: the package has an entry %s of its own, where "
+                       "record_manifest = %s records the manifest: refused (set "
+                       "record_manifest to another path)", x->pkg, rec, rec);
+    const char *base = nx_basename(rec);
+    size_t dlen = (size_t)(base - rec);
+    int dfd = xt_opendir(x->dfd, rec, dlen ? dlen - 1 : 0, 0);
+    if (dfd < 0 && errno == ENOENT) {
+        h->log(c, NEXO_LOG_INFO, "the package has no folder for %s: manifest not recorded",
+               rec);
+        return 0;
+    }
+    if (dfd < 0)
+        return h->fail(c, NEXO_EIO, "%s in the staging folder: cannot open its folder to "
+                       "record the manifest: %s", rec, strerror(errno));
+    int rc = 0;
+    int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || fchmod(fd, 0644) != 0 || write_all(fd, x->mtext, x->mlen) != 0 ||
+        fsync(fd) != 0)
+        rc = h->fail(c, NEXO_EIO, "%s in the staging folder: cannot record the manifest: %s",
+                     rec, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && !rc)
+        rc = h->fail(c, NEXO_EIO, "%s in the staging folder: %s", rec, strerror(errno));
+    close(dfd);
+    if (!rc)
+        h->log(c, NEXO_LOG_DEBUG, "recorded the manifest as %s", rec);
+    return rc;
+}
+
 static int stage(struct xt *x, const struct paths *p)
 {
     const struct nexo_host *h = x->h;
@@ -374,6 +446,8 @@ static int stage(struct xt *x, const struct paths *p)
     int rc = enter_subdir(x);
     if (!rc)
         rc = xt_unpack(x);
+    if (!rc)
+        rc = record_manifest(x);
     if (!rc)
         rc = save_manifest(x, p->copy);
     if (!rc)
