@@ -1,10 +1,149 @@
-/* (being written this session) */
+/* nexo-update rollback [--to UPDATE_ID]: put back the backup taken before
+ * the last (or the named) update, through the rollback pipeline
+ * (PIPELINES/rollback.ini): a backup of the current state first, then the
+ * restore step (database and staged files), replace_files, the
+ * rollback.after hooks, cache clear — an update of its own, undone step
+ * by step if it fails. */
+#include "backupstore.h"
 #include "cli.h"
+#include "phpver.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int args(int argc, char **argv, const char **to)
+{
+    *to = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            *to = argv[++i];
+        else if (strncmp(argv[i], "--to=", 5) == 0 && argv[i][5])
+            *to = argv[i] + 5;
+        else {
+            fprintf(stderr, "nexo-update: rollback: %s '%s'\n",
+                    strcmp(argv[i], "--to") == 0 ? "an update id must follow" : "unexpected",
+                    argv[i]);
+            return NX_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* The default: the newest backup an update made (not a rollback's own
+ * safety backup) that has not been restored yet. */
+static const nx_backup *pick_default(const nx_backup_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const nx_backup *b = &l->v[i];
+        if (!b->meta)
+            continue;
+        if (b->pipeline && strcmp(b->pipeline, "rollback") == 0)
+            continue;
+        if (json_object_get(b->meta, "restored_by"))
+            continue;
+        return b;
+    }
+    return NULL;
+}
+
+static char *disk_version(const nx_config *cfg)
+{
+    char *file = nx_path_join(nx_config_get(cfg, "site", "root"), "core/version.php");
+    nx_err e;
+    json_t *v = nx_phpver_load(file, &e);
+    free(file);
+    const char *s = v ? json_string_value(json_object_get(v, "version")) : NULL;
+    char *out = s ? nx_xstrdup(s) : NULL;
+    json_decref(v);
+    return out;
+}
+
+static const char *or_q(const char *s)
+{
+    return s && *s ? s : "?";
+}
+
+static void describe(const nx_backup *b, const char *now)
+{
+    printf("Backup:   %s\n", b->path);
+    printf("          taken %s before update %s (%s %s -> %s)\n", or_q(b->created_at),
+           or_q(b->update_id), or_q(b->component), or_q(b->from_version),
+           or_q(b->to_version));
+    printf("Restores: the managed files and the database as they were then: %s %s -> %s\n",
+           or_q(b->component), now ? now : "?", or_q(b->from_version));
+    if (json_is_object(json_object_get(b->meta, "database")))
+        printf("Warning:  changes made to the database since %s are lost (update history "
+               "is kept).\n", or_q(b->created_at));
+    printf("          A backup of the current state is taken first: 'nexo-update rollback "
+           "--to <this rollback's id>' undoes the rollback.\n");
+}
+
 int cmd_rollback(struct cli *c, int argc, char **argv)
 {
-    (void)c;
-    (void)argc;
-    fprintf(stderr, "nexo-update: '%s' is not available yet in this build\n", argv[0]);
-    return NX_EXIT_FAILED;
+    const char *to;
+    int code = args(argc, argv, &to);
+    if (code)
+        return code;
+    nx_config *cfg = cli_config(c);
+    if (!cfg)
+        return NX_EXIT_FAILED;
+    const char *dir = nx_config_get(cfg, "paths", "backups");
+    nx_backup_list l = { 0 };
+    nx_err e;
+    if (nx_backups_list(dir, &l, &e) != 0) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        return NX_EXIT_FAILED;
+    }
+    const nx_backup *b = to ? nx_backups_find(&l, to) : pick_default(&l);
+    char *now = NULL;
+    code = NX_EXIT_FAILED;
+    if (!b) {
+        if (to)
+            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "no backup of update '%s' in %s "
+                   "('nexo-update backups list' shows them)", to, dir);
+        else
+            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "no backup to roll back to in %s: backups "
+                   "are kept for successful updates ('nexo-update backups list'; a backup "
+                   "already restored is only used with --to)", dir);
+        goto out;
+    }
+    if (!b->meta) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s/meta.json cannot be read: not a usable "
+               "backup ('nexo-update backups verify %s')", b->path, b->name);
+        goto out;
+    }
+    if (!b->component || strcmp(b->component, "core") != 0) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s is a backup of %s: this build rolls back "
+               "core updates only", b->path, or_q(b->component));
+        goto out;
+    }
+    now = disk_version(cfg);
+    describe(b, now);
+    fflush(stdout);
+    if (!c->dry_run) {
+        char *q = nx_xasprintf("Roll the site %s back to %s from this backup?",
+                               nx_config_get(cfg, "site", "root"), or_q(b->from_version));
+        int ok = cli_confirm(c, q);
+        free(q);
+        if (ok <= 0) {
+            code = ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
+            if (ok == 0)
+                printf("Nothing was changed.\n");
+            goto out;
+        }
+    }
+    char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), "rollback");
+    json_t *params = json_pack("{s:s}", "backup_dir", b->path);
+    struct nx_update_req req = { .pipeline = path, .component = b->component,
+                                 .from = now, .to = b->from_version, .params = params,
+                                 .success_outcome = "manual_rollback",
+                                 .dry_run = c->dry_run };
+    code = nx_update_run(&c->out, cfg, &req, c->faults);
+    json_decref(params);
+    free(path);
+out:
+    free(now);
+    nx_backups_free(&l);
+    return code;
 }

@@ -76,6 +76,9 @@ int nx_run_db_lock(nx_run *r, nx_err *e);
  * server's version text (e.g. "15.18", "10.11.6-MariaDB") and disconnect.
  * -1 with e naming the driver and what failed (also when no database is
  * configured). */
+/* Milliseconds the site spent in maintenance mode during this run (from
+ * the maintenance step's shared maintenance_since/_until; 0 if never). */
+long long nx_run_maintenance_ms(const nx_run *r);
 /* Write the attempt's update_history row (after the outcome is final). */
 void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
                            long long started_s);
@@ -106,6 +109,8 @@ struct nx_update_req {
     const char *from;       /* may be NULL */
     const char *to;         /* may be NULL */
     json_t *params;         /* extra facts ("param.NAME"), may be NULL */
+    const char *success_outcome; /* update_history outcome of a success
+                                    (default "success"; rollback: "manual_rollback") */
     int dry_run;
 };
 int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,

@@ -316,6 +316,17 @@ out:
     return rc;
 }
 
+long long nx_run_maintenance_ms(const nx_run *r)
+{
+    const char *since = json_string_value(json_object_get(r->shared, "maintenance_since"));
+    const char *until = json_string_value(json_object_get(r->shared, "maintenance_until"));
+    if (!since)
+        return 0;
+    double end = until ? strtod(until, NULL) : (double)nx_now_ms() / 1000.0;
+    double ms = (end - strtod(since, NULL)) * 1000.0;
+    return ms < 0 ? 0 : (long long)ms;
+}
+
 /* update_history: one row per attempt, written once the outcome is final
  * (contracts §7). A site without the table (no migrate step ever ran) gets
  * no row; a failure to write is a warning, never a failed update. */
@@ -324,6 +335,9 @@ void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
 {
     if (!nx_config_get(r->cfg, "database", "driver") || r->pl->nsteps == 0)
         return;
+    const char *so = json_string_value(json_object_get(r->info, "success_outcome"));
+    if (so && strcmp(outcome, "success") == 0)
+        outcome = so;
     nexo_ctx *c = &r->ctx[0];
     c->phase = "history";
     c->has_msg = 0;
@@ -337,14 +351,11 @@ void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
         nx_log(r->out, NEXO_LOG_DEBUG, NULL, "no update_history table: history not written");
         return;
     }
-    const char *since = json_string_value(json_object_get(r->shared, "maintenance_since"));
-    const char *until = json_string_value(json_object_get(r->shared, "maintenance_until"));
     long long now = nx_now_ms() / 1000;
     char s_start[32], s_end[32], s_maint[32];
     snprintf(s_start, sizeof s_start, "%lld", started_s);
     snprintf(s_end, sizeof s_end, "%lld", now);
-    long long m = since ? (until ? atoll(until) : now) - atoll(since) : 0;
-    snprintf(s_maint, sizeof s_maint, "%lld", m < 0 ? 0 : m);
+    snprintf(s_maint, sizeof s_maint, "%lld", (nx_run_maintenance_ms(r) + 500) / 1000);
     static const char *const names[] = { "update_id", "component", "from_version", "to_version",
                                          "outcome", "started_at", "finished_at",
                                          "maintenance_seconds", "error" };

@@ -38,6 +38,8 @@ static json_t *make_info(const struct nx_update_req *req, const char *id, const 
         json_object_set_new(info, "from_version", json_string(req->from));
     if (req->to)
         json_object_set_new(info, "to_version", json_string(req->to));
+    if (req->success_outcome)
+        json_object_set_new(info, "success_outcome", json_string(req->success_outcome));
     const char *k;
     json_t *v;
     if (req->params) {
@@ -71,7 +73,7 @@ static int dry_run(const nx_out *out, const nx_config *cfg, const struct nx_upda
 }
 
 static void outcome_line(const nx_out *out, const char *id, const struct nx_update_req *req,
-                         int code, long long ms)
+                         int code, long long ms, long long maint_ms)
 {
     char vers[256] = "";
     if (req->from || req->to)
@@ -81,9 +83,13 @@ static void outcome_line(const nx_out *out, const char *id, const struct nx_upda
                        : code == NX_EXIT_FAILED ? "failed before anything was changed"
                        : code == NX_EXIT_ROLLED_BACK ? "failed and was rolled back completely"
                        : "failed and the rollback did not complete: run 'nexo-update recover'";
+    char maint[96] = "";
+    if (maint_ms > 0)
+        snprintf(maint, sizeof maint, "; the site was in maintenance mode for %.1f s",
+                 (double)maint_ms / 1000.0);
     nx_log(out, code == NX_EXIT_OK ? NEXO_LOG_INFO : NEXO_LOG_ERROR, NULL,
-           "update %s (%s%s) %s in %.1f s", id, req->component ? req->component : "custom",
-           vers, what, (double)ms / 1000.0);
+           "update %s (%s%s) %s in %.1f s%s", id, req->component ? req->component : "custom",
+           vers, what, (double)ms / 1000.0, maint);
 }
 
 static int begin_journal(nx_run *r, const nx_config *cfg, nx_pipeline *pl, const char *id,
@@ -142,7 +148,7 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
         nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : NULL, t0);
     if (code != NX_EXIT_ROLLBACK_FAILED && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);
-    outcome_line(out, id, req, code, nx_mono_ms() - r.started_ms);
+    outcome_line(out, id, req, code, nx_mono_ms() - r.started_ms, nx_run_maintenance_ms(&r));
 out:
     nx_journal_close(r.j);
     r.j = NULL;

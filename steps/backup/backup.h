@@ -5,8 +5,10 @@
 #include <nexo/step.h>
 #include <stdint.h>
 
-/* The paths below the site root to archive: [site] managed plus ".env"
- * when it exists. */
+/* The paths below the site root to archive: [site] managed, ".env" when
+ * it exists, and every other top-level path that is not preserved (and not
+ * MAINTENANCE or a .nexo-* folder). Preserved paths below them
+ * (modules/plugins) are left out by bk_write_tarball. */
 struct bk_list {
     char **v;
     size_t n;

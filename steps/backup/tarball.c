@@ -1,7 +1,13 @@
-/* The files part of a backup: the managed paths and .env as a tar
- * (pax) archive compressed with zstd, through libarchive. Names are
- * relative to the site root; modes, owners and mtimes are kept, symlinks
- * are stored as symlinks, sockets and fifos are skipped with a warning. */
+/* The files part of a backup: the site's code — the managed paths, .env,
+ * and every other top-level path of the site root that is not preserved
+ * (a migration's <cleanup> may delete such paths, e.g. modules/deprecated,
+ * and a rollback puts them back) — as a tar (pax) archive compressed with
+ * zstd, through libarchive. Preserved paths ([site] preserve: var,
+ * modules/plugins; .env excepted) are the site's data, never part of the
+ * files backup; MAINTENANCE and nexo-update's own .nexo-* folders are
+ * left out. Names are relative to the site root; modes, owners and mtimes
+ * are kept, symlinks are stored as symlinks, sockets and fifos are
+ * skipped with a warning. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -23,6 +29,7 @@
 struct tb {
     const struct nexo_host *h;
     nexo_ctx *c;
+    struct bk_list skip;  /* preserved paths (not .env) */
     const char *root;
     size_t rootlen;
     struct archive *out;
@@ -49,14 +56,9 @@ static void list_add(struct bk_list *l, const char *s, size_t len)
     l->v[l->n++] = nx_xstrndup(s, len);
 }
 
-void bk_sources(const struct nexo_host *h, nexo_ctx *c, const char *root, struct bk_list *out)
+static void split_into(struct bk_list *out, const char *text)
 {
-    const char *m = h->config(c, "site", "managed");
-    if (!m)
-        m = "core public_html resources database";
-    out->v = NULL;
-    out->n = 0;
-    for (const char *p = m; *p;) {
+    for (const char *p = text; *p;) {
         size_t skip = strspn(p, " \t,");
         p += skip;
         size_t len = strcspn(p, " \t,");
@@ -66,11 +68,55 @@ void bk_sources(const struct nexo_host *h, nexo_ctx *c, const char *root, struct
             list_add(out, p, len);
         p += len;
     }
+}
+
+static int in_list(const struct bk_list *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* Preserved paths, .env excepted (it is backed up). */
+static void preserved(const struct nexo_host *h, nexo_ctx *c, struct bk_list *out)
+{
+    const char *p = h->config(c, "site", "preserve");
+    struct bk_list all = { 0 };
+    split_into(&all, p ? p : ".env var modules/plugins");
+    out->v = NULL;
+    out->n = 0;
+    for (size_t i = 0; i < all.n; i++)
+        if (strcmp(all.v[i], ".env") != 0)
+            list_add(out, all.v[i], strlen(all.v[i]));
+    bk_list_free(&all);
+}
+
+void bk_sources(const struct nexo_host *h, nexo_ctx *c, const char *root, struct bk_list *out)
+{
+    const char *m = h->config(c, "site", "managed");
+    out->v = NULL;
+    out->n = 0;
+    split_into(out, m ? m : "core public_html resources database");
+    struct bk_list skip;
+    preserved(h, c, &skip);
     char *env = nx_path_join(root, ".env");
     struct stat st;
     if (lstat(env, &st) == 0)
         list_add(out, ".env", 4);
     free(env);
+    /* the rest of the site's top level, in a stable order */
+    struct dirent **names = NULL;
+    int n = scandir(root, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        const char *d = names[i]->d_name;
+        if (strcmp(d, ".") != 0 && strcmp(d, "..") != 0 && strcmp(d, "MAINTENANCE") != 0 &&
+            strncmp(d, ".nexo-", 6) != 0 && !in_list(&skip, d))
+            list_add(out, d, strlen(d));
+        free(names[i]);
+    }
+    free(names);
+    bk_list_free(&skip);
 }
 
 uint64_t bk_tree_size(const char *root, const char *rel)
@@ -141,6 +187,13 @@ static int one_entry(struct tb *t, struct archive *disk, struct archive_entry *e
     char *full = nx_xstrdup(archive_entry_pathname(e));
     int rc = 0;
     mode_t type = archive_entry_filetype(e);
+    const char *rel = full + t->rootlen + 1;
+    if (strncmp(full, t->root, t->rootlen) == 0 && full[t->rootlen] == '/' &&
+        in_list(&t->skip, rel)) {
+        /* a preserved path below a backed-up one (modules/plugins) */
+        free(full);
+        return 0;
+    }
     if (archive_read_disk_can_descend(disk))
         archive_read_disk_descend(disk);
     if (type == AE_IFSOCK || type == AE_IFIFO) {
@@ -217,6 +270,7 @@ int bk_write_tarball(const struct nexo_host *h, nexo_ctx *c, const char *root,
     struct tb t = { .h = h, .c = c, .root = root, .rootlen = strlen(root), .total = total };
     while (t.rootlen > 1 && root[t.rootlen - 1] == '/')
         t.rootlen--;
+    preserved(h, c, &t.skip);
     t.out = open_writer(h, c, fd, path);
     int rc = t.out ? 0 : NEXO_EIO;
     for (size_t i = 0; !rc && i < src->n; i++)
@@ -229,6 +283,7 @@ int bk_write_tarball(const struct nexo_host *h, nexo_ctx *c, const char *root,
         rc = h->fail(c, NEXO_EIO, "%s: fsync: %s", path, strerror(errno));
     close(fd);
     h->progress(c, "backup", t.done, t.done);
+    bk_list_free(&t.skip);
     *entries = t.entries;
     return rc;
 }

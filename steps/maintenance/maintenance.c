@@ -134,6 +134,15 @@ static int ours(const struct nexo_host *h, nexo_ctx *c, const char *text)
     return mine;
 }
 
+/* Now as "SECONDS.MILLIS" since the epoch (shared maintenance_since/_until:
+ * the host reports the time in maintenance mode from them). */
+static void epoch_text(char *buf, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(buf, len, "%lld.%03ld", (long long)ts.tv_sec, ts.tv_nsec / 1000000L);
+}
+
 static int turn_on(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     int err;
@@ -173,7 +182,7 @@ static int turn_on(const struct nexo_host *h, nexo_ctx *c, const char *path)
     rc = write_atomic(h, c, path, line);
     free(line);
     char epoch[32];
-    snprintf(epoch, sizeof epoch, "%lld", (long long)now);
+    epoch_text(epoch, sizeof epoch);
     if (!rc)
         rc = h->shared_set(c, "maintenance_since", epoch);
     if (!rc)
@@ -200,7 +209,7 @@ static int turn_off(const struct nexo_host *h, nexo_ctx *c, const char *path)
     if (unlink(path) != 0 && errno != ENOENT)
         return h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno));
     char epoch[32];
-    snprintf(epoch, sizeof epoch, "%lld", (long long)time(NULL));
+    epoch_text(epoch, sizeof epoch);
     h->log(c, NEXO_LOG_INFO, "maintenance mode off");
     return h->shared_set(c, "maintenance_until", epoch);
 }

@@ -86,7 +86,10 @@ CONF
 }
 
 site_files() {
-    (cd "$T/site" && find . -path ./var/custom-script.env -prune -o -printf '%p %y %m\n' | LC_ALL=C sort |
+    local skip=./var/custom-script.env
+    # SITE_SKIP_CACHE=1: leave var/cache out (a successful update empties it)
+    [ "${SITE_SKIP_CACHE:-0}" = 1 ] && skip=./var/cache
+    (cd "$T/site" && find . \( -path ./var/custom-script.env -o -path "$skip" \) -prune -o -printf '%p %y %m\n' | LC_ALL=C sort |
         while read -r p y m; do
             if [ "$y" = f ]; then echo "$p $y $m $(sha256sum < "$p" | cut -c1-64)"
             elif [ "$y" = l ]; then echo "$p $y $(readlink "$p")"
