@@ -47,7 +47,9 @@ static void setup(void)
     put("public_html/index.php", "<?php echo 1;\n");
     put(".env", "APP_KEY=secret\n");
     put("var/cache/x.html", "not managed\n");
-    put("other.txt", "not managed\n");
+    put("other.txt", "not managed, not preserved: backed up\n");
+    put("modules/deprecated/m.php", "<?php // a cleanup may delete it\n");
+    put("modules/plugins/p/version.php", "<?php // preserved: not backed up\n");
     char *link = nx_path_join(root, "core/link");
     ck_assert_int_eq(symlink("b.php", link), 0);
     free(link);
@@ -134,8 +136,10 @@ START_TEST(run_writes_backup_and_undo_removes_it)
     ck_assert_int_eq(mode_of(meta), 0600);
     char names[1024];
     archive_names(tar, names, sizeof names);
-    /* tar names folders with a trailing slash */
+    /* tar names folders with a trailing slash; var/ and modules/plugins/
+     * are preserved (the site's data), the rest of the site is there */
     ck_assert_str_eq(names, ".env core/ core/b.php core/lib/ core/lib/a.php core/link "
+                            "modules/ modules/deprecated/ modules/deprecated/m.php other.txt "
                             "public_html/ public_html/index.php ");
     json_t *j = json_load_file(meta, 0, NULL);
     ck_assert_ptr_nonnull(j);
@@ -154,7 +158,7 @@ START_TEST(run_writes_backup_and_undo_removes_it)
     ck_assert_str_eq(json_string_value(json_object_get(files, "sha256")), hex);
     ck_assert_int_eq(json_integer_value(json_object_get(files, "size")), (json_int_t)size);
     ck_assert_str_eq(json_string_value(json_object_get(files, "file")), "files.tar.zst");
-    ck_assert_int_eq(json_integer_value(json_object_get(files, "entries")), 8);
+    ck_assert_int_eq(json_integer_value(json_object_get(files, "entries")), 12);
     json_decref(j);
     /* undo in a "fresh process" from the journaled state, twice */
     struct fakehost fresh;
