@@ -49,8 +49,18 @@ static const struct cmd CMDS[] = {
     { "install", cmd_install, "install --package FILE | --version V",
       "Fresh install on an empty database: schema, files, version." },
     { "rollback", cmd_rollback, "rollback [--to UPDATE_ID]",
-      "Restore files and database from the backup taken before the last (or the\n"
-      "named) update. Asks for confirmation." },
+      "Restore the files and the database from the backup taken before the last\n"
+      "update (or before update UPDATE_ID; a backup folder name works too),\n"
+      "through the rollback pipeline (PIPELINES/rollback.ini): the backup is\n"
+      "checked (sizes, sha256) before anything changes, a backup of the current\n"
+      "state is taken, the database is restored (update_history is kept), the\n"
+      "managed paths are swapped back, paths a migration's cleanup deleted are\n"
+      "put back; .env, var/ and modules/plugins/ are never touched. A failed\n"
+      "rollback is undone like any update (exit 3). Database changes made since\n"
+      "the backup are lost: asks for confirmation (-y to skip). A plain rollback\n"
+      "takes the newest backup not yet restored, so running it again goes one\n"
+      "update further back; 'rollback --to <a rollback's id>' undoes a rollback.\n"
+      "The history records it as manual_rollback. -n: show the backup and plan." },
     { "recover", cmd_recover, "recover",
       "An update was interrupted (crash, kill, power loss): finish it from its\n"
       "journal alone. Steps that completed are undone in reverse order (or, if\n"
