@@ -54,8 +54,14 @@ void nx_progress_draw(const nx_out *o, nx_progress *p, const char *prefix, const
         return;
     int pct = total ? (int)(done * 100 / total) : -1;
     char d[32], t[32];
-    human(done, d, sizeof d);
-    human(total, t, sizeof t);
+    if (what && what[0] == '#') { /* items, not bytes */
+        what++;
+        snprintf(d, sizeof d, "%llu", (unsigned long long)done);
+        snprintf(t, sizeof t, "%llu", (unsigned long long)total);
+    } else {
+        human(done, d, sizeof d);
+        human(total, t, sizeof t);
+    }
     if (o->tty) {
         char bar[31];
         int fill = pct < 0 ? 0 : pct * 30 / 100;

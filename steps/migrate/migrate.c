@@ -334,7 +334,7 @@ static int m_run(const struct nexo_host *h, nexo_ctx *c)
         snprintf(num, sizeof num, "%zu", i + 1);
         if (!rc)
             rc = h->state_set(c, "files_done", num);
-        h->progress(c, "migrations", i + 1, p.n);
+        h->progress(c, "#migration files", i + 1, p.n);
         if (!rc)
             rc = h->checkpoint(c, nx_basename(p.migs[i]->file));
     }

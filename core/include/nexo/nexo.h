@@ -78,7 +78,9 @@ struct nexo_host {
     void (*log)(nexo_ctx *c, int level, const char *fmt, ...) NEXO_FORMAT(3, 4);
     void (*vlog)(nexo_ctx *c, int level, const char *fmt, va_list ap);
 
-    /* Progress of long work. `what` names it ("download", "backup").
+    /* Progress of long work. `what` names it ("download", "backup");
+     * done and total are bytes, or items when `what` begins with '#'
+     * ("#migrations": shown as "migrations 2 of 5", the '#' dropped).
      * total 0 means unknown. The host draws a bar on a terminal and
      * prints plain lines otherwise. done == total ends the bar. */
     void (*progress)(nexo_ctx *c, const char *what, uint64_t done, uint64_t total);
