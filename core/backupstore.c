@@ -107,6 +107,8 @@ static int newest_first(const void *a, const void *b)
     const nx_backup *x = a, *y = b;
     if (x->created != y->created)
         return x->created > y->created ? -1 : 1;
+    if (x->mtime_ns != y->mtime_ns)
+        return x->mtime_ns > y->mtime_ns ? -1 : 1;
     return -strcmp(x->name, y->name);
 }
 
@@ -133,6 +135,7 @@ int nx_backups_list(const char *dir, nx_backup_list *out, nx_err *e)
         memset(b, 0, sizeof *b);
         b->name = nx_xstrdup(de->d_name);
         b->path = nx_path_join(dir, de->d_name);
+        b->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
         load_meta(b);
         b->size = folder_size(b->path);
     }
@@ -211,7 +214,7 @@ size_t nx_backups_retention(const nx_backup_list *l, const char *current, long k
         remove[i] = 0;
         if (is_current(b, current) || !b->meta || b->created <= 0)
             continue;
-        if (kept < want || b->created >= limit) {
+        if (kept < want || (keep_days > 0 && b->created >= limit)) {
             kept++;
             continue;
         }

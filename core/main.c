@@ -78,9 +78,39 @@ static const struct cmd CMDS[] = {
       "Versions on disk for core and plugins, maintenance mode, the lock holder\n"
       "(pid and update id) and an interrupted update, if any, with what recover\n"
       "would undo." },
-    { "verify", cmd_verify, "verify",
-      "Check the installed files against the installed release's manifest." },
-    { "backups", cmd_backups, "backups list | prune | verify ID", "The backup store." },
+    { "verify", cmd_verify, "verify [--json]",
+      "Check the installed files against the installed release's manifest,\n"
+      "ROOT/core/.nexo-release.json (recorded by the extract step's record_manifest\n"
+      "at every update): each listed file exists, is regular, and has its size, mode\n"
+      "and sha256 (folders: mode; symlinks: target). Lists modified, missing and\n"
+      "extra files (below the manifest's top-level folders, not listed; [site]\n"
+      "preserve paths are skipped) and a core/version.php version that differs.\n"
+      "Exit 0 clean, 1 differences or no recorded manifest.\n"
+      "--json: {root, manifest, recorded, component, version, entries, disk_version,\n"
+      "disk_version_error?, version_matches, clean, modified: [{path, type,\n"
+      "differences: [{check (type|size|sha256|mode|target|read), expected, found}]}],\n"
+      "missing: [{path, type, error}], extra: [{path, type}]}; without a recorded\n"
+      "manifest {root, manifest, recorded: false, clean: false}." },
+    { "backups", cmd_backups, "backups list | prune | verify ID",
+      "The backup store, [paths] backups: one folder backup_<update id>_<time>/ per\n"
+      "update with database.dump, files.tar.zst and meta.json.\n"
+      "list       newest first: update id, created, component, from -> to, pipeline,\n"
+      "           size, path. --json: {dir, total_size, backups: [{update_id, name,\n"
+      "           path, created_at, created, component, from_version, to_version,\n"
+      "           pipeline, size, meta}]}.\n"
+      "prune      apply [backup] keep and keep_days now (the newest keep stay, and of\n"
+      "           the others those younger than keep_days days); asks for\n"
+      "           confirmation (-y to skip), -n only shows what would go. Takes the\n"
+      "           update lock (exit 5 while an update runs). --json: {dir, keep,\n"
+      "           keep_days, dry_run, remove_count, remove_size, backups: [{...,\n"
+      "           action: kept|would_remove|removed|failed, error?}]}.\n"
+      "verify ID  (update id or folder name) recompute the size and sha256 of\n"
+      "           database.dump and files.tar.zst against meta.json, read every entry\n"
+      "           of the archive (plain relative names, files, folders and symlinks\n"
+      "           only, the entry count), check folder 0700, files 0600 and the owner.\n"
+      "           Exit 0 good, 1 with each problem named. --json: {update_id, name,\n"
+      "           path, ..., ok, checked: [{file, result}], problems: [{file, check,\n"
+      "           message, expected?, found?}]}." },
     { "pipeline", cmd_pipeline,
       "pipeline show [NAME|FILE] | pipeline validate FILE | pipeline run NAME|FILE\n"
       "       [--component C] [--from V] [--to V] [--param NAME=VALUE]...",
