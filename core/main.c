@@ -44,10 +44,25 @@ static const struct cmd CMDS[] = {
       "Core, then every plugin with an update, in dependency order; each is its\n"
       "own update with its own rollback. Exit code: the worst outcome." },
     { "update-db", cmd_update_db, "update-db",
-      "The files on disk are newer than the database's recorded version (a release\n"
-      "copied by hand): run only the database part: backup, migrations, register." },
-    { "install", cmd_install, "install --package FILE | --version V",
-      "Fresh install on an empty database: schema, files, version." },
+      "The files on disk (ROOT/core/version.php) are newer than the newest core\n"
+      "version in the database's system_versions (a release copied by hand): run\n"
+      "only the database part through PIPELINES/db.ini: backup, the migrations of\n"
+      "ROOT/database/upgrades from the database's version to the disk's, register.\n"
+      "Equal versions: nothing to do (exit 0). Files older than the database, or no\n"
+      "version recorded: refused (exit 1). Asks for confirmation (-y to skip); -n\n"
+      "prints the plan: the migration files in order and their SQL." },
+    { "install", cmd_install, "install --package FILE | --version=V",
+      "Fresh install of core on an empty database (no table at all) and a site root\n"
+      "that holds none of the [site] managed paths yet (.env, var/, modules/plugins\n"
+      "may be there), through PIPELINES/install.ini: schema from the package's\n"
+      "database/schema/install.xml, files, version registered. A failing step is\n"
+      "undone with the steps before it: site and database end as they were.\n"
+      "--package FILE  a local release package; its signature FILE.sig must be\n"
+      "                beside it and verify with [server] trusted_keys; component\n"
+      "                and version come from its manifest.\n"
+      "--version=V     release V from the update source ([server] url). (Written\n"
+      "                with a space, --version is the global option: use '=').\n"
+      "Asks for confirmation (-y to skip); -n verifies the package and plans." },
     { "rollback", cmd_rollback, "rollback [--to UPDATE_ID]",
       "Restore the files and the database from the backup taken before the last\n"
       "update (or before update UPDATE_ID; a backup folder name works too),\n"
