@@ -2,8 +2,9 @@
 # The main job, on a fresh Debian 12 machine: build and install nexo-update,
 # make a local signed release repository with NexoSupport 1.0.0 ... 1.5.0
 # (nexo-release; the migrations end with the spec's §5.2 example), install a
-# demo site at 1.0.0 on SQLite, update it to 1.5.0 with `nexo-update core`
-# (with progress), then show `history` and `status`.
+# demo site at 1.0.0 on SQLite from its signed package (`nexo-update install
+# --package`), update it to 1.5.0 with `nexo-update core` (with progress),
+# then show `history` and `status`.
 #   bash tests/demo.sh [DIR]    (DIR: where the demo lives; default /tmp/nexo-demo)
 set -euo pipefail
 umask 022
@@ -34,9 +35,8 @@ for v in 1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0; do
 done
 ls repo/core
 
-echo "== the demo site at 1.0.0 on SQLite"
+echo "== the demo site at 1.0.0 on SQLite (nexo-update install)"
 mkdir -p site/var/cache site/modules/plugins
-cp -a src-1.0.0/. site/
 echo "APP_KEY=demo" > site/.env
 cat > nexo-update.ini <<EOF
 [site]
@@ -51,8 +51,7 @@ trusted_keys = trusted
 state = state
 backups = backups
 EOF
-printf '[pipeline]\nname = install\n[install]\nmodule = migrate\nmode = install\n[register]\nmodule = register_version\n' > install.ini
-"$NX" -q -c nexo-update.ini -y pipeline run install.ini --component core --to 1.0.0
+"$NX" -q -c nexo-update.ini -y install --package repo/core/nexosupport-1.0.0.tar.zst
 
 echo "== nexo-update check"
 "$NX" -c nexo-update.ini check || [ $? -eq 100 ]
