@@ -796,9 +796,13 @@ static void print_summary(const struct cli *c, const nx_config *cfg, const struc
     printf("  from:       %s\n", s->what);
     printf("  size:       %llu bytes\n", (unsigned long long)s->size);
     printf("  sha256:     %s\n", sha ? sha : "?");
-    printf("  signature:  %s\n", s->package_arg ? "verified (FILE.sig, [server] trusted_keys)"
-                                                 : "offered by the signed source; verified by "
-                                                   "the verify step");
+    const char *keys = nx_config_get(cfg, "server", "trusted_keys");
+    if (s->package_arg)
+        printf("  signature:  %s.sig verified with the keys in %s\n", s->package_arg,
+               keys ? keys : "?");
+    else
+        printf("  signature:  offered by the source; the verify step checks it with the keys "
+               "in %s\n", keys ? keys : "?");
     printf("  site root:  %s (no managed path yet)\n", nx_config_get(cfg, "site", "root"));
     printf("  database:   %s %s (empty)\n", nx_config_get(cfg, "database", "driver"),
            db_name(cfg));
