@@ -44,7 +44,7 @@ ca_file = $HTTP_CA
 EOF
 
 # A listing with modes and content hashes.
-listing() { (cd "$1" && find . -printf '%p %y %m\n' | sort |
+listing() { (cd "$1" && find . ! -name .nexo-release.json -printf '%p %y %m\n' | sort |
              while read -r p y m; do
                  if [ "$y" = f ]; then echo "$p $m $(sha256sum < "$p" | cut -c1-16)"; else echo "$p $y $m"; fi
              done); }

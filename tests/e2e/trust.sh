@@ -67,7 +67,7 @@ rc=0; NEXO_FAULT=extract:after-run:kill quiet_kill "$NX" -q -c "$CONF" -y pipeli
 staging=$(ls -d "$T"/site/.nexo-staging-* 2>/dev/null | head -n 1)
 check "download + verify + extract: staged (exit $rc)" test -n "$staging"
 check "the staging tree equals the source tree" \
-    bash -c "diff -r --no-dereference '$T/src-1.1.0' '$staging' > /dev/null"
+    bash -c "diff -r --no-dereference -x .nexo-release.json '$T/src-1.1.0' '$staging' > /dev/null"
 check "modes kept (an executable stays executable)" \
     bash -c "test \"\$(stat -c %a '$T/src-1.1.0/scripts/upgrade_1.4_to_1.5.php')\" = \"\$(stat -c %a '$staging/scripts/upgrade_1.4_to_1.5.php')\""
 "$NX" -q -c "$CONF" recover 2>/dev/null || true
