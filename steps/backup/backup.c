@@ -1,8 +1,9 @@
 /*
  * backup — a full backup of the site before it changes: the database
  * through its driver's own snapshot (pg_dump custom format, mariadb-dump,
- * SQLite's online backup API; passwords never on argv) and the managed
- * paths plus .env as tar + zstd (libarchive), into
+ * SQLite's online backup API; passwords never on argv) and the site's
+ * code — the managed paths, .env and every other path of the site but the
+ * preserved data (var, modules/plugins) — as tar + zstd (libarchive), into
  *
  *   BACKUPS/backup_<update id>_<YYYYmmddTHHMMSSZ>/      0700
  *       database.dump   the driver's format (absent without [database])
@@ -400,7 +401,7 @@ NEXO_STEP_MODULE = {
     NEXO_STEP_HEADER,
     .name = "backup",
     .version = "1.0.0",
-    .summary = "back up the database and the managed files into [paths] backups",
+    .summary = "back up the database and the site's code (all but preserved data) into [paths] backups",
     .settings = settings,
     .validate = b_validate,
     .plan = b_plan,
