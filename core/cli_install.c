@@ -436,13 +436,13 @@ static int probe_package(const struct cli *c, const nx_config *cfg, const json_t
         return -1;
     char *text = NULL;
     size_t len = 0;
-    if (nx_read_file(p->manifest, &text, &len, 1u << 20, &e) != 0 ||
-        !(p->m = nx_manifest_parse(text, len, p->manifest, &e))) {
+    if (nx_read_file(p->manifest, &text, &len, 1u << 20, &e) == 0)
+        p->m = nx_manifest_parse(text, len, p->manifest, &e);
+    free(text);
+    if (!p->m) {
         log_err(c, "%s", e.msg);
-        free(text);
         return -1;
     }
-    free(text);
     return 0;
 }
 
@@ -866,11 +866,12 @@ static char *disk_version(const struct cli *c, const nx_config *cfg)
     char *file = nx_path_join(nx_config_get(cfg, "site", "root"), "core/version.php");
     nx_err e;
     char *out = NULL;
-    json_t *v = NULL;
-    if (access(file, F_OK) != 0 && errno == ENOENT)
+    int missing = access(file, F_OK) != 0 && errno == ENOENT;
+    json_t *v = missing ? NULL : nx_phpver_load(file, &e);
+    if (missing)
         log_err(c, "refused: %s does not exist: no core on disk (a fresh site: 'nexo-update "
                 "install')", file);
-    else if (!(v = nx_phpver_load(file, &e)))
+    else if (!v)
         log_err(c, "%s", e.msg);
     else {
         const char *s = json_string_value(json_object_get(v, "version"));
