@@ -327,9 +327,39 @@ long long nx_run_maintenance_ms(const nx_run *r)
     return ms < 0 ? 0 : (long long)ms;
 }
 
+static int keep_text(void *arg, int ncols, const char *const *names,
+                     const char *const *values)
+{
+    (void)names;
+    char **out = arg;
+    if (ncols > 0 && values[0] && !*out)
+        *out = nx_xstrdup(values[0]);
+    return 0;
+}
+
+/* An attempt that ended with exit 4 has its row already (rollback_failed);
+ * recover finishing it replaces that row, keeping its first error. */
+static int drop_earlier_row(nexo_ctx *c, struct nexo_db *db, const char *id,
+                            char **earlier_error)
+{
+    int pg = strcmp(db->driver->name, "pgsql") == 0;
+    const char *params[1] = { id };
+    int rc = db->driver->query(&nx_host_table, c, db->conn,
+                               pg ? "SELECT error FROM update_history WHERE update_id = $1"
+                                  : "SELECT error FROM update_history WHERE update_id = ?",
+                               1, params, keep_text, earlier_error);
+    if (!rc)
+        rc = db->driver->exec(&nx_host_table, c, db->conn,
+                              pg ? "DELETE FROM update_history WHERE update_id = $1"
+                                 : "DELETE FROM update_history WHERE update_id = ?",
+                              1, params);
+    return rc;
+}
+
 /* update_history: one row per attempt, written once the outcome is final
- * (contracts §7). A site without the table (no migrate step ever ran) gets
- * no row; a failure to write is a warning, never a failed update. */
+ * (contracts §7); an attempt recover finishes after exit 4 keeps one row.
+ * A site without the table (no migrate step ever ran) gets no row; a
+ * failure to write is a warning, never a failed update. */
 void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
                            long long started_s)
 {
@@ -351,6 +381,13 @@ void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
         nx_log(r->out, NEXO_LOG_DEBUG, NULL, "no update_history table: history not written");
         return;
     }
+    const char *id = json_string_value(json_object_get(r->info, "update_id"));
+    char *earlier = NULL;
+    int rc = db->driver->begin(&nx_host_table, c, db->conn);
+    if (!rc && id)
+        rc = drop_earlier_row(c, db, id, &earlier);
+    if (earlier && (!error || strcmp(error, "interrupted") == 0))
+        error = earlier;
     long long now = nx_now_ms() / 1000;
     char s_start[32], s_end[32], s_maint[32];
     snprintf(s_start, sizeof s_start, "%lld", started_s);
@@ -360,7 +397,7 @@ void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
                                          "outcome", "started_at", "finished_at",
                                          "maintenance_seconds", "error" };
     const char *values[] = {
-        json_string_value(json_object_get(r->info, "update_id")),
+        id,
         json_string_value(json_object_get(r->info, "component")),
         json_string_value(json_object_get(r->info, "from_version")),
         json_string_value(json_object_get(r->info, "to_version")),
@@ -370,14 +407,22 @@ void nx_run_record_history(nx_run *r, const char *outcome, const char *error,
                           .nnames = 9, .values = values, .nrows = 1, .file = "update_history" };
     struct nexo_stmt *st = NULL;
     size_t n = 0;
-    int rc = db->driver->render(&nx_host_table, c, db->conn, &op, &st, &n);
+    if (!rc)
+        rc = db->driver->render(&nx_host_table, c, db->conn, &op, &st, &n);
     for (size_t i = 0; !rc && i < n; i++)
         rc = db->driver->exec(&nx_host_table, c, db->conn, st[i].sql, st[i].nparams,
                               (const char *const *)st[i].params);
     if (st)
         db->driver->free_stmts(st, n);
-    if (rc)
-        nx_log(r->out, NEXO_LOG_WARN, NULL, "update history not written: %s", c->msg);
+    if (!rc)
+        rc = db->driver->commit(&nx_host_table, c, db->conn);
+    if (rc) {
+        char msg[NX_ERRLEN];
+        snprintf(msg, sizeof msg, "%s", c->msg);
+        db->driver->rollback(&nx_host_table, c, db->conn);
+        nx_log(r->out, NEXO_LOG_WARN, NULL, "update history not written: %s", msg);
+    }
+    free(earlier);
 }
 
 int nx_db_query_standalone(const nx_out *out, const nx_config *cfg, const char *sql,

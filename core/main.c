@@ -4,6 +4,7 @@
 #include "buildconf.h"
 #include "defaults.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,7 +282,7 @@ static int take_global(struct cli *c, int argc, char **argv, int *i, int *help, 
         c->out.verbosity = 0;
     else if (strcmp(a, "--help") == 0)
         *help = 1;
-    else if (strcmp(a, "--version") == 0)
+    else if (strcmp(a, "--version") == 0 && *version >= 0)
         *version = 1;
     else if (a[0] == '-' && a[1] && a[1] != '-' && strspn(a + 1, "ynvqh") == strlen(a + 1)) {
         for (const char *p = a + 1; *p; p++) {
@@ -313,6 +314,9 @@ static const struct cmd *find_cmd(const char *name)
 
 int main(int argc, char **argv)
 {
+    /* A closed stdout/stderr pipe (| head) must not kill an update half-way:
+     * writes then fail with EPIPE and the update goes on. */
+    signal(SIGPIPE, SIG_IGN);
     struct cli c = { .out = { .verbosity = 1, .tty = isatty(STDERR_FILENO) } };
     int help = 0, version = 0, code;
     char **rest = nx_xcalloc((size_t)argc + 1, sizeof *rest);
@@ -322,11 +326,16 @@ int main(int argc, char **argv)
             after_dashdash = 1;
             continue;
         }
-        int t = after_dashdash ? 0 : take_global(&c, argc, argv, &i, &help, &version);
+        /* --version after the command word is the command's own
+         * (install --version V) */
+        int v = nrest ? -1 : version;
+        int t = after_dashdash ? 0 : take_global(&c, argc, argv, &i, &help, &v);
         if (t < 0) {
             free(rest);
             return NX_EXIT_USAGE;
         }
+        if (v > 0)
+            version = 1;
         if (t == 0)
             rest[nrest++] = argv[i];
     }

@@ -32,13 +32,9 @@
 # an after-undo fault). The site is set up once and re-created only after
 # a roll-forward.
 #
-# Known product bug, failing here on purpose (check "one row for the
-# attempt"): after an undo fault (exit 4) at a step up to migrate's
-# after-undo, update_history keeps a `rollback_failed` row beside the
-# `rolled_back` row that recover writes for the same attempt (host.c
-# promises one row per attempt; after undo faults in the later steps the
-# first row is wiped by migrate's restore, so the history depends on where
-# the rollback failed).
+# One row per attempt: after an undo fault (exit 4) the host writes a
+# `rollback_failed` row; recover replaces it with `rolled_back`, keeping
+# the first error (check "one row for the attempt").
 #
 # Runtime (2 cores, measured; the higher figures with other builds running,
 # load 4-5): 20-46 s on SQLite, 65-87 s on PostgreSQL, 50-72 s on MariaDB,
@@ -107,8 +103,7 @@ history_is() {
     [ -n "$1" ] && [ "$newest" = "$1" ] && [ "$outcome" = "$2" ] ||
         { echo "# history: newest row $newest $outcome (want ${1:-?} $2)" >&2; return 1; }
 }
-# history_once ID: one row for this attempt (host.c: "one row per attempt");
-# fails on the known bug described at the top (undo faults, exit 4)
+# history_once ID: one row for this attempt (host.c: "one row per attempt")
 history_once() {
     local rows
     rows=$(site_history_outcome "$1" | tr '\n' ' ')
