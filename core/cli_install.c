@@ -1,7 +1,7 @@
 /*
  * nexo-update install and update-db (contracts §2; docs/install.md).
  *
- * install --package FILE | --version=V
+ * install --package FILE | --version V
  *   A fresh install on an empty database (no table at all) and a site root
  *   that holds none of the managed paths yet (preserved things such as
  *   .env, var/ or modules/plugins may be there). PIPELINES/install.ini
@@ -24,8 +24,8 @@
  *       reads the installed version from ROOT/core/version.php, which a
  *       fresh site does not have: it runs over a private stand-in root
  *       whose core/version.php says 0.0.0 and whose modules/plugins is the
- *       site's. (`--version V` with a space works only after `--`: the
- *       global option --version takes it first.)
+ *       site's. (`--version V` and `--version=V` both work: after the
+ *       command word, --version is the command's option.)
  *
  * update-db
  *   The files on disk (ROOT/core/version.php) are newer than the newest
@@ -497,7 +497,7 @@ static int install_args(int argc, char **argv, struct source *s)
         *slot = val;
     }
     if (!s->package_arg == !s->version_arg) {
-        fprintf(stderr, "nexo-update: install: give either --package FILE or --version=V\n");
+        fprintf(stderr, "nexo-update: install: give either --package FILE or --version V\n");
         return NX_EXIT_USAGE;
     }
     return 0;

@@ -52,7 +52,7 @@ static const struct cmd CMDS[] = {
       "Equal versions: nothing to do (exit 0). Files older than the database, or no\n"
       "version recorded: refused (exit 1). Asks for confirmation (-y to skip); -n\n"
       "prints the plan: the migration files in order and their SQL." },
-    { "install", cmd_install, "install --package FILE | --version=V",
+    { "install", cmd_install, "install --package FILE | --version V",
       "Fresh install of core on an empty database (no table at all) and a site root\n"
       "that holds none of the [site] managed paths yet (.env, var/, modules/plugins\n"
       "may be there), through PIPELINES/install.ini: schema from the package's\n"
@@ -61,8 +61,9 @@ static const struct cmd CMDS[] = {
       "--package FILE  a local release package; its signature FILE.sig must be\n"
       "                beside it and verify with [server] trusted_keys; component\n"
       "                and version come from its manifest.\n"
-      "--version=V     release V from the update source ([server] url). (Written\n"
-      "                with a space, --version is the global option: use '=').\n"
+      "--version V     release V from the update source ([server] url) (also\n"
+      "                --version=V; before the command word --version is the\n"
+      "                program's own).\n"
       "Asks for confirmation (-y to skip); -n verifies the package and plans." },
     { "rollback", cmd_rollback, "rollback [--to UPDATE_ID]",
       "Restore the files and the database from the backup taken before the last\n"
