@@ -379,7 +379,7 @@ int nx_semver_cmp(const nx_semver *a, const nx_semver *b)
         c = sign_u64(a->patch, b->patch);
     if (c == 0)
         c = cmp_pre(a->pre, b->pre);
-    return c;
+    return (c > 0) - (c < 0); /* -1, 0, 1: nx_semver_cmp_str's -2 stays apart */
 }
 
 int nx_semver_cmp_str(const char *a, const char *b, nx_err *e)

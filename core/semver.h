@@ -19,7 +19,7 @@ int nx_semver_parse(const char *s, nx_semver *out, nx_err *e);
  * components; missing ones are 0; the rest is ignored. */
 int nx_semver_parse_loose(const char *s, nx_semver *out, nx_err *e);
 void nx_semver_free(nx_semver *v);
-/* Precedence per semver.org §11 (build metadata ignored): <0, 0, >0. */
+/* Precedence per semver.org §11 (build metadata ignored): -1, 0, 1. */
 int nx_semver_cmp(const nx_semver *a, const nx_semver *b);
 /* Convenience on strings; returns -2 and fills e when one does not parse. */
 int nx_semver_cmp_str(const char *a, const char *b, nx_err *e);

@@ -37,6 +37,7 @@
 #include "mig.h"
 #include "migrate.h"
 #include "tables.h"
+#include "semver.h"
 #include "util.h"
 
 static const struct nexo_setting settings[] = {
@@ -95,27 +96,10 @@ static int add_file(const struct nexo_host *h, nexo_ctx *c, struct plan *p, cons
     return 0;
 }
 
-static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
+/* Add the upgrade files from `from` to `to` found below the base. */
+static int add_path(const struct nexo_host *h, nexo_ctx *c, struct plan *p, const char *from,
+                    const char *to)
 {
-    memset(p, 0, sizeof *p);
-    const char *staged = h->shared_get(c, "staging_dir");
-    const char *root = h->info(c, "root");
-    if (!staged && !root)
-        return h->fail(c, NEXO_EINVAL, "[site] root is not set");
-    p->base = nx_xstrdup(staged ? staged : root);
-    if (is_install(h, c)) {
-        char *f = below(p->base, h->setting(c, "schema"));
-        int rc = add_file(h, c, p, f);
-        if (!rc && !p->migs[0]->is_install)
-            rc = h->fail(c, NEXO_EINVAL, "%s: expected an <install> file", f);
-        free(f);
-        return rc;
-    }
-    const char *from = version_of(h, c, "from", "from_version");
-    const char *to = version_of(h, c, "to", "to_version");
-    if (!from || !to)
-        return h->fail(c, NEXO_EINVAL, "migrate needs the versions to go from and to (the "
-                                       "update's from/to versions, or from = and to =)");
     char *dir = below(p->base, h->setting(c, "upgrades"));
     nx_mig_path path;
     nx_err e;
@@ -129,6 +113,54 @@ static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
     nx_mig_path_free(&path);
     free(dir);
     return rc;
+}
+
+/* An install file describes the schema of its version X. Installing
+ * release V: X = V is the install file alone; X older than V is the
+ * install file followed by the upgrade path X -> V of the same release
+ * (a release may keep an older install.xml); X newer than V is refused. */
+static int install_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
+{
+    char *f = below(p->base, h->setting(c, "schema"));
+    int rc = add_file(h, c, p, f);
+    if (!rc && !p->migs[0]->is_install)
+        rc = h->fail(c, NEXO_EINVAL, "%s: expected an <install> file", f);
+    const char *to = version_of(h, c, "to", "to_version");
+    if (!rc && to && *to) {
+        const char *x = p->migs[0]->to;
+        nx_err e;
+        int cmp = nx_semver_cmp_str(x, to, &e);
+        if (cmp == -2)
+            rc = h->fail(c, NEXO_EINVAL, "%s: %s", f, e.msg);
+        else if (cmp > 0)
+            rc = h->fail(c, NEXO_EINVAL, "%s describes version %s, newer than the %s being "
+                         "installed: refused", f, x, to);
+        else if (cmp < 0) {
+            h->log(c, NEXO_LOG_INFO, "%s describes %s: the upgrades %s -> %s follow it", f, x,
+                   x, to);
+            rc = add_path(h, c, p, x, to);
+        }
+    }
+    free(f);
+    return rc;
+}
+
+static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *staged = h->shared_get(c, "staging_dir");
+    const char *root = h->info(c, "root");
+    if (!staged && !root)
+        return h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    p->base = nx_xstrdup(staged ? staged : root);
+    if (is_install(h, c))
+        return install_plan(h, c, p);
+    const char *from = version_of(h, c, "from", "from_version");
+    const char *to = version_of(h, c, "to", "to_version");
+    if (!from || !to)
+        return h->fail(c, NEXO_EINVAL, "migrate needs the versions to go from and to (the "
+                                       "update's from/to versions, or from = and to =)");
+    return add_path(h, c, p, from, to);
 }
 
 static int check_cleanup_and_scripts(const struct nexo_host *h, nexo_ctx *c, struct plan *p)

@@ -294,4 +294,17 @@ check "[$DRV] update-db on an empty database: exit 1, suggests install" \
     both '[ "$RC" -eq 1 ]' 'grep -q "nexo-update install" "$T/out"'
 check "[$DRV] ... creates no table" [ "$(n_tables)" = 0 ]
 
+# ---- install of a release whose install.xml is older than it ----------------
+# (the fixture's releases all carry the 1.0.0 install.xml: the upgrades
+# 1.0.0 -> 1.2.0 of the same release follow it)
+fresh_db
+fresh_site
+run "${NXC[@]}" -y install --version 1.2.0
+check "[$DRV] install --version 1.2.0 (a space, install.xml of 1.0.0): exit 0" [ "$RC" -eq 0 ]
+check "[$DRV] ... core 1.2.0 on disk and in the database" \
+    [ "$(site_version_disk) $(site_version_db)" = "1.2.0 1.2.0" ]
+check "[$DRV] ... the schema is 1.2.0's: the upgrades ran after install.xml" \
+    [ "$(db_sql "SELECT file FROM migration_log ORDER BY id" | tr '\n' ' ')" = "upgrade_1.0.0_1.1.0 upgrade_1.1.0_1.2.0 " ]
+check "[$DRV] ... nothing left behind" site_clean
+
 nx_finish
