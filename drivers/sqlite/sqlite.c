@@ -503,12 +503,22 @@ static int d_connect(const struct nexo_host *h, nexo_ctx *c, void **conn)
         return h->fail(c, NEXO_ENOTSUP, "SQLite %s is too old: the driver needs 3.35 or later",
                        sqlite3_libversion());
     int created = 0;
-    int err = create_private(path, &created);
-    if (err)
-        return h->fail(c, NEXO_EIO, "%s: cannot create the database file: %s", path,
-                       strerror(err));
+    const char *dry = h->info(c, "dry_run");
+    const char *open_path = path;
+    if (dry && strcmp(dry, "1") == 0 && access(path, F_OK) != 0 && errno == ENOENT) {
+        /* a dry run creates nothing: plan against an empty database */
+        h->log(c, NEXO_LOG_INFO, "%s does not exist yet (a dry run does not create it): "
+               "planning against an empty database", path);
+        open_path = ":memory:";
+    } else {
+        int err = create_private(path, &created);
+        if (err)
+            return h->fail(c, NEXO_EIO, "%s: cannot create the database file: %s", path,
+                           strerror(err));
+    }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(open_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
     if (rc != SQLITE_OK) {
         rc = h->fail(c, NEXO_EDB, "%s: cannot open: %s", path,
                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

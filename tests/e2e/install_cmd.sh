@@ -294,6 +294,16 @@ check "[$DRV] update-db on an empty database: exit 1, suggests install" \
     both '[ "$RC" -eq 1 ]' 'grep -q "nexo-update install" "$T/out"'
 check "[$DRV] ... creates no table" [ "$(n_tables)" = 0 ]
 
+# ---- a dry run creates nothing, not even an empty SQLite file ----------------
+if [ "$DRV" = sqlite ]; then
+    fresh_db
+    fresh_site
+    run "${NXC[@]}" -n install --package "$PKG100"
+    check "[$DRV] install -n on a missing database file: exit 0, the plan" \
+        both '[ "$RC" -eq 0 ]' 'grep -q "CREATE TABLE .sessions" "$T/out"'
+    check "[$DRV] ... the database file is not created" [ ! -e "$DBPATH" ]
+fi
+
 # ---- install of a release whose install.xml is older than it ----------------
 # (the fixture's releases all carry the 1.0.0 install.xml: the upgrades
 # 1.0.0 -> 1.2.0 of the same release follow it)
