@@ -930,6 +930,13 @@ static int d_plan(const struct nexo_host *h, nexo_ctx *c)
         h->log(c, NEXO_LOG_INFO, "would use the local package %s", o.package);
         return 0;
     }
+    char *local = file_url_path(o.url);
+    if (local) {
+        h->log(c, NEXO_LOG_INFO, "would use %s where it is (a file:// repository; %" PRIu64
+               " bytes, sha256 %s)", local, o.size, o.sha);
+        free(local);
+        return 0;
+    }
     char *target = target_path(h, c, &o);
     if (!target)
         return NEXO_EINVAL;
