@@ -354,15 +354,9 @@ static json_t *probe_step(const char *modules, const char *name, json_t *setting
 static int probe_call(const struct cli *c, nx_run *r, size_t i, const char *phase,
                       nexo_step_fn fn)
 {
-    nexo_ctx *x = &r->ctx[i];
-    x->phase = phase;
-    x->has_msg = 0;
-    x->msg[0] = '\0';
-    int rc = fn(&nx_host_table, x);
-    nx_progress_end(r->out, &x->prog);
+    int rc = nx_engine_call(r, i, phase, fn);
     if (rc != 0)
-        nx_log(&c->out, NEXO_LOG_ERROR, r->pl->steps[i].name, "%s",
-               x->has_msg ? x->msg : nx_host_table.strerror(rc));
+        nx_log(&c->out, NEXO_LOG_ERROR, r->pl->steps[i].name, "%s", r->ctx[i].msg);
     return rc;
 }
 

@@ -85,6 +85,11 @@ static int call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
     return rc;
 }
 
+int nx_engine_call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
+{
+    return call(r, i, phase, fn);
+}
+
 static int injected(nx_run *r, size_t i, enum nx_point p)
 {
     if (nx_fault_hit(r->faults, sname(r, i), p, 0) != NX_FAIL)

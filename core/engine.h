@@ -88,6 +88,11 @@ int nx_db_query_standalone(const nx_out *out, const nx_config *cfg, const char *
 int nx_db_server_version(const nx_out *out, const nx_config *cfg, char *buf, size_t len,
                          nx_err *e);
 
+/* Call one step function of step i as the engine does (phase set, the
+ * message reset, progress ended, a message made when the step left none):
+ * 0, or the step's code with r->ctx[i].msg saying why. For commands that
+ * run a step outside an update (install's probe of a local package). */
+int nx_engine_call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn);
 /* validate every step (phase "validate"): 0 or -1 with e naming the step. */
 int nx_engine_validate(nx_run *r, nx_err *e);
 /* plan every step for --dry-run. */
