@@ -3,13 +3,15 @@
  * extract step's record_manifest, so it is replaced, backed up and rolled
  * back with the files it describes).
  *
- * Every listed entry is checked under ROOT: a file exists, is a regular
+ * Every listed entry below a [site] managed path (what an update puts in
+ * place; the rest of a package, e.g. scripts/, is only read from the
+ * staging folder) is checked under ROOT: a file exists, is a regular
  * file, and has the listed size, mode and sha256; a folder is a folder
  * with its mode; a symlink points where listed. Extra files are those
- * below the manifest's top-level folders that it does not list, except
- * [site] preserve paths and the recorded manifest itself; an extra folder
- * is reported once, not its contents. core/version.php's version is
- * compared with the manifest's. */
+ * below the manifest's top-level folders that are managed paths and that
+ * it does not list, except [site] preserve paths and the recorded
+ * manifest itself; an extra folder is reported once, not its contents.
+ * core/version.php's version is compared with the manifest's. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -36,6 +38,8 @@ struct vr {
     const nx_manifest *m;
     char **preserve;
     size_t npreserve;
+    char **managed;
+    size_t nmanaged;
     json_t *modified, *missing, *extra;
 };
 
@@ -133,16 +137,24 @@ static void check_entry(struct vr *v, const nx_entry *en)
 
 /* ---- extra files ---------------------------------------------------------- */
 
+static int below_any(char *const *list, size_t n, const char *rel)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(list[i]);
+        if (strncmp(rel, list[i], len) == 0 && (rel[len] == '\0' || rel[len] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Not checked: the recorded manifest, preserved paths, and what is not
+ * below a managed path (an update does not install it). */
 static int excluded(const struct vr *v, const char *rel)
 {
     if (strcmp(rel, RECORDED) == 0)
         return 1;
-    for (size_t i = 0; i < v->npreserve; i++) {
-        size_t n = strlen(v->preserve[i]);
-        if (strncmp(rel, v->preserve[i], n) == 0 && (rel[n] == '\0' || rel[n] == '/'))
-            return 1;
-    }
-    return 0;
+    return below_any(v->preserve, v->npreserve, rel) ||
+           !below_any(v->managed, v->nmanaged, rel);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -234,7 +246,7 @@ static void walk_tops(struct vr *v)
 
 /* ---- the command ---------------------------------------------------------- */
 
-static void split_preserve(struct vr *v, const char *list)
+static void split_list(char ***out, size_t *n, const char *list)
 {
     for (const char *p = list ? list : ""; *p;) {
         p += strspn(p, " \t,");
@@ -242,11 +254,18 @@ static void split_preserve(struct vr *v, const char *list)
         while (len > 1 && p[len - 1] == '/')
             len--;
         if (len) {
-            v->preserve = nx_xrealloc(v->preserve, (v->npreserve + 1) * sizeof *v->preserve);
-            v->preserve[v->npreserve++] = nx_xstrndup(p, len);
+            *out = nx_xrealloc(*out, (*n + 1) * sizeof **out);
+            (*out)[(*n)++] = nx_xstrndup(p, len);
         }
         p += strcspn(p, " \t,");
     }
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
 }
 
 /* The version core/version.php names (malloc'ed), or NULL with why. */
@@ -357,7 +376,8 @@ static nx_manifest *load_recorded(struct cli *c, const char *path)
     return m;
 }
 
-static int run_verify(struct cli *c, const char *root, const char *preserve)
+static int run_verify(struct cli *c, const char *root, const char *preserve,
+                      const char *managed)
 {
     char *mpath = nx_path_join(root, RECORDED);
     nx_manifest *m = load_recorded(c, mpath);
@@ -368,8 +388,10 @@ static int run_verify(struct cli *c, const char *root, const char *preserve)
         free(mpath);
         return NX_EXIT_FAILED;
     }
-    struct vr v = { root, m, NULL, 0, json_array(), json_array(), json_array() };
-    split_preserve(&v, preserve);
+    struct vr v = { .root = root, .m = m, .modified = json_array(), .missing = json_array(),
+                    .extra = json_array() };
+    split_list(&v.preserve, &v.npreserve, preserve);
+    split_list(&v.managed, &v.nmanaged, managed);
     for (size_t i = 0; i < m->nentries; i++)
         if (!excluded(&v, m->entries[i].path))
             check_entry(&v, &m->entries[i]);
@@ -385,9 +407,8 @@ static int run_verify(struct cli *c, const char *root, const char *preserve)
     json_decref(v.modified);
     json_decref(v.missing);
     json_decref(v.extra);
-    for (size_t i = 0; i < v.npreserve; i++)
-        free(v.preserve[i]);
-    free(v.preserve);
+    free_list(v.preserve, v.npreserve);
+    free_list(v.managed, v.nmanaged);
     nx_manifest_free(m);
     free(mpath);
     return clean ? NX_EXIT_OK : NX_EXIT_FAILED;
@@ -409,5 +430,6 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                nx_config_file(cfg));
         return NX_EXIT_FAILED;
     }
-    return run_verify(c, root, nx_config_get(cfg, "site", "preserve"));
+    return run_verify(c, root, nx_config_get(cfg, "site", "preserve"),
+                      nx_config_get(cfg, "site", "managed"));
 }

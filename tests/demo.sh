@@ -61,3 +61,5 @@ echo "== nexo-update history"
 "$NX" -c nexo-update.ini history
 echo "== nexo-update status"
 "$NX" -c nexo-update.ini status
+echo "== nexo-update verify (the installed files against 1.5.0's manifest)"
+"$NX" -c nexo-update.ini verify

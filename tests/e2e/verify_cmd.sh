@@ -126,6 +126,13 @@ rm -f "$S/public_html/ctl"*
 
 run_verify
 check "everything put back: clean again" [ "$rc" -eq 0 ]
+
+# the package's paths outside [site] managed (scripts/, modules/) are not
+# installed by an update: verify does not ask for them
+mv "$S/scripts" "$T/scripts.aside"
+run_verify
+check "a package path outside the managed ones is not checked" [ "$rc" -eq 0 ]
+mv "$T/scripts.aside" "$S/scripts"
 rc=0; "${NXC[@]}" verify extra-arg > /dev/null 2>&1 || rc=$?
 check "verify takes no arguments: exit 2" [ "$rc" -eq 2 ]
 
