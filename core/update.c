@@ -85,11 +85,11 @@ static void outcome_line(const nx_out *out, const char *id, const struct nx_upda
                        : "failed and the rollback did not complete: run 'nexo-update recover'";
     char maint[96] = "";
     if (maint_ms > 0)
-        snprintf(maint, sizeof maint, "; the site was in maintenance mode for %.1f s",
-                 (double)maint_ms / 1000.0);
+        snprintf(maint, sizeof maint, "; the site was in maintenance mode for %.*f s",
+                 maint_ms < 10000 ? 2 : 1, (double)maint_ms / 1000.0);
     nx_log(out, code == NX_EXIT_OK ? NEXO_LOG_INFO : NEXO_LOG_ERROR, NULL,
-           "update %s (%s%s) %s in %.1f s%s", id, req->component ? req->component : "custom",
-           vers, what, (double)ms / 1000.0, maint);
+           "update %s (%s%s) %s in %.*f s%s", id, req->component ? req->component : "custom",
+           vers, what, ms < 10000 ? 2 : 1, (double)ms / 1000.0, maint);
 }
 
 static int begin_journal(nx_run *r, const nx_config *cfg, nx_pipeline *pl, const char *id,
