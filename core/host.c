@@ -55,6 +55,33 @@ static const char *h_config(nexo_ctx *c, const char *section, const char *key)
     return nx_config_get(c->run->cfg, section, key);
 }
 
+/* A plugin's slug: [a-z0-9_-], 1 to 64 characters (contracts §7). */
+static int slug_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* Facts derived from the component: "slug" (plugin:SLUG; NULL for core)
+ * and "component_dir", the folder below the site root the component
+ * occupies ("" for core: the root itself; "modules/plugins/SLUG"). */
+static const char *component_fact(nx_run *r, const char *name)
+{
+    const char *comp = json_string_value(json_object_get(r->info, "component"));
+    const char *slug = comp && strncmp(comp, "plugin:", 7) == 0 && slug_ok(comp + 7)
+                           ? comp + 7 : NULL;
+    if (strcmp(name, "slug") == 0)
+        return slug;
+    if (!slug)
+        return "";
+    if (!json_object_get(r->info, "component_dir")) {
+        char *dir = nx_xasprintf("modules/plugins/%s", slug);
+        json_object_set_new(r->info, "component_dir", json_string(dir));
+        free(dir);
+    }
+    return json_string_value(json_object_get(r->info, "component_dir"));
+}
+
 static const char *h_info(nexo_ctx *c, const char *name)
 {
     if (!name)
@@ -77,6 +104,8 @@ static const char *h_info(nexo_ctx *c, const char *name)
         return nx_config_get(c->run->cfg, "paths", "modules");
     if (strcmp(name, "config_file") == 0)
         return nx_config_file(c->run->cfg);
+    if (strcmp(name, "component_dir") == 0 || strcmp(name, "slug") == 0)
+        return component_fact(c->run, name);
     return json_string_value(json_object_get(c->run->info, name));
 }
 

@@ -104,6 +104,9 @@ struct nexo_host {
      *   process unwinds from the journal) "root" (site root) "state_dir"
      *   "backups_dir" "modules_dir" "work_dir" (a folder private to this
      *   update, removed when the update is over) "config_file"
+     *   "slug" (of component plugin:SLUG; NULL for core) "component_dir"
+     *   (the folder below the root the component occupies: "" for core,
+     *   "modules/plugins/SLUG" for a plugin)
      *   and any "param.NAME" the command recorded (e.g. "param.package").
      * NULL when unknown. */
     const char *(*info)(nexo_ctx *c, const char *name);
