@@ -10,11 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Per-step progress of an update, as the journal tells it. */
-struct stepst {
-    int started, called, done, undone, undo_started, commit_done;
-};
-
 void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline *pl,
                  nx_faults *faults, json_t *info)
 {
@@ -26,9 +21,11 @@ void nx_run_init(nx_run *r, const nx_out *out, const nx_config *cfg, nx_pipeline
     r->info = info ? json_incref(info) : json_object();
     r->shared = json_object();
     r->states = json_array();
-    r->ctx = nx_xcalloc(pl->nsteps ? pl->nsteps : 1, sizeof *r->ctx);
-    for (size_t i = 0; i < pl->nsteps; i++) {
-        json_array_append_new(r->states, json_object());
+    r->ctx = nx_xcalloc(pl->nsteps + NX_INSERT_MAX, sizeof *r->ctx);
+    r->st = nx_xcalloc(pl->nsteps + NX_INSERT_MAX, sizeof *r->st);
+    for (size_t i = 0; i < pl->nsteps + NX_INSERT_MAX; i++) {
+        if (i < pl->nsteps)
+            json_array_append_new(r->states, json_object());
         r->ctx[i].run = r;
         r->ctx[i].idx = i;
         r->ctx[i].phase = "none";
@@ -52,6 +49,7 @@ void nx_run_free(nx_run *r)
     json_decref(r->shared);
     json_decref(r->states);
     free(r->ctx);
+    free(r->st);
     memset(r, 0, sizeof *r);
 }
 
@@ -244,7 +242,7 @@ static int undo_step(nx_run *r, size_t i)
 /* Undo, from the last to the first, every step that started and is not
  * undone yet. Stops at the first undo that fails: what came before it may
  * depend on it (maintenance mode must not end before files are back). */
-static int unwind(nx_run *r, struct stepst *st)
+static int unwind(nx_run *r, struct nx_stepst *st)
 {
     for (size_t k = r->pl->nsteps; k-- > 0;) {
         if (!st[k].started || st[k].undone)
@@ -258,7 +256,7 @@ static int unwind(nx_run *r, struct stepst *st)
 
 /* Finalize. Once "commit-begin" is on disk the update is decided: a crash
  * from here on is finished forward by recover. */
-static void commit_all(nx_run *r, struct stepst *st)
+static void commit_all(nx_run *r, struct nx_stepst *st)
 {
     for (size_t i = 0; i < r->pl->nsteps; i++) {
         const struct nexo_step_module *m = smod(r, i);
@@ -280,7 +278,7 @@ static void commit_all(nx_run *r, struct stepst *st)
  * undo needs before it acts (state_set, checkpoint), so a step that failed
  * before journaling anything changed nothing — e.g. migrate refusing a
  * malformed file. After a crash only "started" is known: that counts. */
-static int changed_site(const nx_run *r, const struct stepst *st)
+static int changed_site(const nx_run *r, const struct nx_stepst *st)
 {
     for (size_t i = 0; i < r->pl->nsteps; i++) {
         if (smod(r, i)->flags & NEXO_STEP_PRECHECK)
@@ -302,7 +300,7 @@ static int finish(nx_run *r, const char *outcome, json_t *fields, int code)
     return code;
 }
 
-static int after_failure(nx_run *r, struct stepst *st, const char *error)
+static int after_failure(nx_run *r, struct nx_stepst *st, const char *error)
 {
     int changed = changed_site(r, st);
     if (error)
@@ -321,12 +319,12 @@ static int after_failure(nx_run *r, struct stepst *st, const char *error)
 
 int nx_engine_execute(nx_run *r)
 {
-    size_t n = r->pl->nsteps;
-    struct stepst *st = nx_xcalloc(n, sizeof *st);
+    struct nx_stepst *st = r->st;
     int code;
     char *err = NULL;
     catch_signals(1);
-    for (size_t i = 0; i < n && !err; i++) {
+    /* r->pl->nsteps may grow while running: a step may insert steps */
+    for (size_t i = 0; i < r->pl->nsteps && !err; i++) {
         st[i].started = 1;
         if (run_step(r, i, &st[i].called) != 0)
             err = nx_xasprintf("[%s] %s", sname(r, i), r->ctx[i].msg);
@@ -343,7 +341,6 @@ int nx_engine_execute(nx_run *r)
     }
     catch_signals(0);
     free(err);
-    free(st);
     return code;
 }
 
@@ -357,17 +354,25 @@ static int step_of(const json_t *rec, size_t n, size_t *i)
 }
 
 /* Rebuild step progress and journaled state from the records. */
-static int replay(nx_run *r, const json_t *records, struct stepst *st, int *commit_begun)
+static int replay(nx_run *r, const json_t *records, struct nx_stepst *st, int *commit_begun)
 {
-    size_t n = r->pl->nsteps, idx;
+    size_t idx;
     json_t *rec;
     json_array_foreach(records, idx, rec) {
         const char *ev = json_string_value(json_object_get(rec, "ev"));
-        size_t i = 0;
+        size_t i = 0, n = r->pl->nsteps;
         if (!ev)
             return -1;
         if (strcmp(ev, "commit-begin") == 0) {
             *commit_begun = 1;
+            continue;
+        }
+        if (strcmp(ev, "insert") == 0) {
+            nx_err e;
+            if (nx_run_replay_insert(r, rec, &e) != 0) {
+                nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+                return -1;
+            }
             continue;
         }
         if (strcmp(ev, "begin") == 0 || strcmp(ev, "end") == 0 || strcmp(ev, "recover") == 0)
@@ -399,13 +404,11 @@ static int replay(nx_run *r, const json_t *records, struct stepst *st, int *comm
 
 int nx_engine_resume(nx_run *r, const json_t *records)
 {
-    size_t n = r->pl->nsteps;
-    struct stepst *st = nx_xcalloc(n, sizeof *st);
+    struct nx_stepst *st = r->st;
     int commit_begun = 0, code;
     if (replay(r, records, st, &commit_begun) != 0) {
         nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s: a record names no step of this update",
                nx_journal_path(r->j));
-        free(st);
         return NX_EXIT_ROLLBACK_FAILED;
     }
     jlog(r, "recover", json_pack("{s:i}", "pid", (int)getpid()));
@@ -421,6 +424,5 @@ int nx_engine_resume(nx_run *r, const json_t *records)
             code = NX_EXIT_OK;
     }
     catch_signals(0);
-    free(st);
     return code;
 }

@@ -38,6 +38,16 @@ enum {
     NX_EXIT_UPDATES = 100
 };
 
+/* Per-step progress of an update, as the journal tells it. */
+struct nx_stepst {
+    int started, called, done, undone, undo_started, commit_done;
+};
+
+/* At most this many steps can be inserted into a running update (a
+ * plugin's own steps): ctx and st are allocated with room for them, so
+ * that inserting never moves the context of the step that inserts. */
+#define NX_INSERT_MAX 32
+
 typedef struct nx_run {
     const nx_out *out;
     const nx_config *cfg;
@@ -47,7 +57,9 @@ typedef struct nx_run {
     json_t *info;       /* facts: update_id, component, ... (strings) */
     json_t *shared;     /* shared journaled state */
     json_t *states;     /* per step: object of journaled state */
-    struct nexo_ctx *ctx;
+    struct nexo_ctx *ctx;   /* room for pl->nsteps + NX_INSERT_MAX */
+    struct nx_stepst *st;   /* the same */
+    size_t inserted;        /* steps inserted so far */
     int dry_run;
     int recovering;
     nx_module *driver;
@@ -103,6 +115,22 @@ int nx_engine_execute(nx_run *r);
 /* Finish an interrupted update from its records (r->j reopened):
  * unwind, or roll forward when its commit phase had begun. */
 int nx_engine_resume(nx_run *r, const json_t *records);
+
+/* Insert the steps of a pipeline fragment into the running update, after
+ * step `caller` (core/insert.c; host->insert_steps). The fragment is an
+ * INI file like a pipeline (one section per step instance, `module`,
+ * settings) whose every section also says where it goes: `after = NAME`
+ * or `before = NAME`, NAME an instance of the running pipeline that comes
+ * after the caller. Relative `module` paths and setting values beginning
+ * with "./" name files below `base`; they are copied into the update's
+ * work folder and used from there. Every module is loaded and validated
+ * before anything is inserted (fail closed); then an "insert" record is
+ * journaled, so recover rebuilds the same pipeline. 0, or -1 with e. */
+int nx_run_insert_steps(nx_run *r, size_t caller, const char *fragment, const char *base,
+                        nx_err *e);
+/* recover: apply an "insert" record (the steps it names, from their
+ * copies in the work folder). 0, or -1 with e. */
+int nx_run_replay_insert(nx_run *r, const json_t *rec, nx_err *e);
 
 /* The signal that asked an update to stop (0 if none). */
 int nx_interrupted(void);

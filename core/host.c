@@ -266,6 +266,19 @@ static const char *h_errmsg(nexo_ctx *c)
     return c->has_msg ? c->msg : "";
 }
 
+static int h_insert_steps(nexo_ctx *c, const char *fragment, const char *base)
+{
+    if (!c->phase || strcmp(c->phase, "run") != 0)
+        return h_fail(c, NEXO_EINVAL, "insert_steps: only from run (not %s)",
+                      c->phase ? c->phase : "?");
+    if (!fragment || !base)
+        return h_fail(c, NEXO_EINVAL, "insert_steps: no fragment or base folder");
+    nx_err e;
+    if (nx_run_insert_steps(c->run, c->idx, fragment, base, &e) != 0)
+        return h_fail(c, NEXO_EINVAL, "%s", e.msg);
+    return 0;
+}
+
 const struct nexo_host nx_host_table = {
     .abi = NEXO_ABI_VERSION,
     .size = sizeof(struct nexo_host),
@@ -285,6 +298,7 @@ const struct nexo_host nx_host_table = {
     .db = h_db,
     .strerror = h_strerror,
     .errmsg = h_errmsg,
+    .insert_steps = h_insert_steps,
 };
 
 int nx_run_db_lock(nx_run *r, nx_err *e)

@@ -139,6 +139,21 @@ struct nexo_host {
      * add where an error happened: fail(c, rc, "%s:%d: %s", file, line,
      * errmsg(c)). */
     const char *(*errmsg)(nexo_ctx *c);
+
+    /* Insert steps into the running update, after the calling step (only
+     * from run; check NEXO_HOST_HAS(h, insert_steps)): `fragment` is a
+     * pipeline fragment file — one section per step instance, `module` and
+     * settings as in a pipeline file, and `after = STEP` or `before =
+     * STEP` naming where it goes (a step after the caller). `base` is the
+     * folder its relative paths are inside: a module given as a path
+     * ("steps/x.so") and setting values beginning with "./" are copied
+     * into the update's work folder and used from there; a plain module
+     * name is an installed module. Only a package the verify step checked
+     * and the extract step unpacked may be the source (base inside the
+     * published staging folder). Every module is loaded and validated
+     * before anything is inserted; the insertion is journaled (recover
+     * undoes the inserted steps like any other). docs/plugin-authors.md. */
+    int (*insert_steps)(nexo_ctx *c, const char *fragment, const char *base);
 };
 
 #define NEXO_HOST_HAS(h, field) \
