@@ -2,6 +2,7 @@
  * requirements and the choice of the offer. See update_check.h. */
 #include "update_check.h"
 #include "buildconf.h"
+#include "compat.h"
 #include "engine.h"
 #include "phpver.h"
 #include "semver.h"
@@ -194,21 +195,42 @@ static char *url_resolve(const char *base, const char *rel, nx_err *e)
 
 /* ---- the site ----------------------------------------------------------- */
 
-static int installed_version(const char *file, char **out, nx_err *e)
+/* A version.php array of ranges ('requires', 'dependencies'): an object
+ * of it, NULL when absent or empty; anything else is noted and ignored. */
+static json_t *ranges(json_t *v, const char *key, const char *file, json_t *notes)
 {
-    json_t *v = nx_phpver_load(file, e);
+    json_t *o = json_object_get(v, key);
+    if (!o || (json_is_array(o) && json_array_size(o) == 0))
+        return NULL;
+    if (json_is_object(o))
+        return json_incref(o);
+    char *t = nx_xasprintf("%s: '%s' is not an array of NAME => RANGE; not checked", file, key);
+    json_array_append_new(notes, json_string(t));
+    free(t);
+    return NULL;
+}
+
+/* The version in c->file; for a plugin also its requires and
+ * dependencies (the compatibility rules read them). */
+static int installed_version(nx_check *chk, nx_component *c, nx_err *e)
+{
+    json_t *v = nx_phpver_load(c->file, e);
     if (!v)
         return -1;
     const char *ver = json_string_value(json_object_get(v, "version"));
     nx_semver sv;
     int rc = -1;
     if (!ver)
-        nx_seterr(e, "%s: no 'version' string", file);
+        nx_seterr(e, "%s: no 'version' string", c->file);
     else if (nx_semver_parse(ver, &sv, e) != 0)
-        nx_preferr(e, "%s", file);
+        nx_preferr(e, "%s", c->file);
     else {
         nx_semver_free(&sv);
-        *out = nx_xstrdup(ver);
+        c->installed = nx_xstrdup(ver);
+        if (c->slug) {
+            c->requires = ranges(v, "requires", c->file, chk->notes);
+            c->dependencies = ranges(v, "dependencies", c->file, chk->notes);
+        }
         rc = 0;
     }
     json_decref(v);
@@ -262,7 +284,7 @@ static int add_plugin(nx_check *chk, const char *dir, const char *slug, nx_err *
         char *name = nx_xasprintf("plugin:%s", slug);
         nx_component *c = add_comp(chk, name, slug);
         c->file = nx_xstrdup(file);
-        rc = installed_version(file, &c->installed, e);
+        rc = installed_version(chk, c, e);
         free(name);
     }
     free(file);
@@ -278,7 +300,7 @@ static int read_site(nx_check *chk, const nx_config *cfg, nx_err *e)
     }
     nx_component *core = add_comp(chk, "core", NULL);
     core->file = nx_path_join(root, "core/version.php");
-    if (installed_version(core->file, &core->installed, e) != 0)
+    if (installed_version(chk, core, e) != 0)
         return -1;
     char *dir = nx_path_join(root, "modules/plugins");
     size_t n = 0;
@@ -479,15 +501,19 @@ static void require(nx_release *r, const char *key, const char *range, const cha
         unmet(r, "%s %s (%s %s)", key, range, what, have);
 }
 
-static int eval_one(struct env *env, json_t *notes, nx_release *r, const char *key,
-                    json_t *val, nx_err *e)
+/* One requirement of r's `requires`. A plugin release's nexosupport is
+ * a compatibility rule (compat.h), not an environment requirement. */
+static int eval_one(struct env *env, json_t *notes, nx_release *r, int is_core,
+                    const char *key, json_t *val, nx_err *e)
 {
     const char *range = json_string_value(val);
+    const char *have = NULL;
+    if (strcmp(key, "nexosupport") == 0 && !is_core)
+        return 0;
     if (!range) {
         unmet(r, "%s: the requirement is not a string", key);
         return 0;
     }
-    const char *have = NULL;
     if (strcmp(key, "nexosupport") == 0) {
         require(r, key, range, env->chk->comp[0].installed, "installed core is", 0);
     } else if (strcmp(key, "php") == 0) {
@@ -508,38 +534,36 @@ static int eval_one(struct env *env, json_t *notes, nx_release *r, const char *k
     return 0;
 }
 
-/* Core releases: compatibility.plugins {SLUG: RANGE} against the
- * installed plugins. */
-static void eval_compat(const nx_check *chk, nx_release *r, json_t *compat)
+/* The site as the compatibility rules see it: core, then the plugins. */
+static nx_installed *site_of(const nx_check *chk)
 {
-    const char *slug;
-    json_t *val;
-    json_object_foreach(json_object_get(compat, "plugins"), slug, val) {
-        char *name = nx_xasprintf("plugin:%s", slug);
-        const nx_component *p = nx_check_find(chk, name);
-        free(name);
-        if (!p)
-            continue;
-        char *key = nx_xasprintf("plugin %s", slug);
-        if (json_is_string(val))
-            require(r, key, json_string_value(val), p->installed, "installed", 0);
-        else
-            unmet(r, "%s: the compatibility range is not a string", key);
-        free(key);
+    nx_installed *site = nx_xcalloc(chk->ncomp ? chk->ncomp : 1, sizeof *site);
+    for (size_t i = 0; i < chk->ncomp; i++) {
+        const nx_component *c = &chk->comp[i];
+        site[i] = (nx_installed){ c->slug, c->installed, c->requires, c->dependencies };
     }
+    return site;
 }
 
-static int eval_release(struct env *env, json_t *notes, nx_release *r, json_t *compat,
-                        int is_core, nx_err *e)
+/* r's environment requirements into r->unmet, its conflicts into
+ * r->conflicts (and, unless forced, their messages after them in unmet). */
+static int eval_release(struct env *env, json_t *notes, const nx_installed *site,
+                        const nx_component *c, nx_release *r, nx_err *e)
 {
     const char *key;
     json_t *val;
     json_object_foreach(r->requires, key, val) {
-        if (eval_one(env, notes, r, key, val, e) != 0)
+        if (eval_one(env, notes, r, !c->slug, key, val, e) != 0)
             return -1;
     }
-    if (is_core && compat)
-        eval_compat(env->chk, r, compat);
+    r->nenv = json_array_size(r->unmet);
+    nx_candidate cand = { c->slug, r->version, r->requires, r->compat, r->dependencies };
+    nx_compat_conflicts(site, env->chk->ncomp, &cand, r->conflicts);
+    size_t i;
+    json_t *o;
+    if (!env->chk->force)
+        json_array_foreach(r->conflicts, i, o)
+            json_array_append(r->unmet, json_object_get(o, "message"));
     return 0;
 }
 
@@ -555,7 +579,9 @@ static void release_free(nx_release *r)
     free(r->changelog);
     json_decref(r->requires);
     json_decref(r->compat);
+    json_decref(r->dependencies);
     json_decref(r->unmet);
+    json_decref(r->conflicts);
 }
 
 static int is_sha256(const char *s)
@@ -583,6 +609,7 @@ static int release_fields(json_t *o, const char *vkey, const char *where, nx_err
     const char *sig = json_string_value(json_object_get(o, "signature"));
     json_t *size = json_object_get(o, "size_bytes");
     json_t *req = json_object_get(o, "requires");
+    json_t *deps = json_object_get(o, "dependencies");
     nx_semver sv;
     if (!ver || nx_semver_parse(ver, &sv, e) != 0) {
         if (ver)
@@ -604,6 +631,8 @@ static int release_fields(json_t *o, const char *vkey, const char *where, nx_err
                   ver);
     else if (req && !json_is_object(req) && !json_is_null(req))
         nx_seterr(e, "%s: %s %s: requires is not an object", where, vkey, ver);
+    else if (deps && !json_is_object(deps) && !json_is_null(deps))
+        nx_seterr(e, "%s: %s %s: dependencies is not an object", where, vkey, ver);
     else
         return 0;
     return -1;
@@ -636,7 +665,10 @@ static int release_parse(json_t *o, const char *vkey, const char *base, const ch
     r->requires = json_is_object(req) ? json_deep_copy(req) : json_object();
     json_t *compat = json_object_get(o, "compatibility");
     r->compat = json_is_object(compat) ? json_deep_copy(compat) : NULL;
+    json_t *deps = json_object_get(o, "dependencies");
+    r->dependencies = json_is_object(deps) ? json_deep_copy(deps) : NULL;
     r->unmet = json_array();
+    r->conflicts = json_array();
     return 0;
 }
 
@@ -906,19 +938,22 @@ int nx_release_newer(const nx_component *c, const nx_release *r)
 
 static int choose(struct env *env, nx_check *chk, nx_err *e)
 {
-    for (size_t i = 0; i < chk->ncomp; i++) {
+    nx_installed *site = site_of(chk);
+    int rc = 0;
+    for (size_t i = 0; i < chk->ncomp && rc == 0; i++) {
         nx_component *c = &chk->comp[i];
         if (c->nrel > 1)
             qsort(c->rel, c->nrel, sizeof *c->rel, cmp_newest_first);
-        for (size_t k = 0; k < c->nrel; k++) {
+        for (size_t k = 0; k < c->nrel && rc == 0; k++) {
             nx_release *r = &c->rel[k];
-            if (eval_release(env, chk->notes, r, r->compat, !c->slug, e) != 0)
-                return -1;
-            if (!c->offer && nx_release_newer(c, r) == 1 && json_array_size(r->unmet) == 0)
+            rc = eval_release(env, chk->notes, site, c, r, e);
+            if (rc == 0 && !c->offer && nx_release_newer(c, r) == 1 &&
+                json_array_size(r->unmet) == 0)
                 c->offer = r;
         }
     }
-    return 0;
+    free(site);
+    return rc;
 }
 
 /* ---- public --------------------------------------------------------------- */
@@ -941,6 +976,34 @@ const nx_release *nx_component_release(const nx_component *c, const char *versio
     return NULL;
 }
 
+int nx_check_plugin_order(const nx_check *c, char ***slugs, size_t *n, nx_err *e)
+{
+    const char **names = nx_xcalloc(c->ncomp ? c->ncomp : 1, sizeof *names);
+    const json_t **deps = nx_xcalloc(c->ncomp ? c->ncomp : 1, sizeof *deps);
+    size_t *order = nx_xcalloc(c->ncomp ? c->ncomp : 1, sizeof *order);
+    size_t m = 0;
+    for (size_t i = 0; i < c->ncomp; i++) {
+        const nx_component *k = &c->comp[i];
+        if (!k->slug || !k->offer)
+            continue;
+        names[m] = k->slug;
+        deps[m++] = k->offer->dependencies ? k->offer->dependencies : k->dependencies;
+    }
+    *slugs = NULL;
+    *n = 0;
+    int rc = nx_compat_order(names, deps, m, order, e);
+    if (rc == 0 && m) {
+        *slugs = nx_xcalloc(m, sizeof **slugs);
+        for (size_t i = 0; i < m; i++)
+            (*slugs)[i] = nx_xstrdup(names[order[i]]);
+        *n = m;
+    }
+    free(names);
+    free(deps);
+    free(order);
+    return rc;
+}
+
 void nx_check_free(nx_check *c)
 {
     if (!c)
@@ -954,6 +1017,8 @@ void nx_check_free(nx_check *c)
         free(k->slug);
         free(k->installed);
         free(k->file);
+        json_decref(k->requires);
+        json_decref(k->dependencies);
     }
     free(c->comp);
     free(c->source);
@@ -1001,6 +1066,12 @@ static int ask(const nx_out *out, const nx_config *cfg, nx_check *chk, const cha
 
 nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only, nx_err *e)
 {
+    return nx_check_run_force(out, cfg, only, 0, e);
+}
+
+nx_check *nx_check_run_force(const nx_out *out, const nx_config *cfg, const char *only,
+                             int force, nx_err *e)
+{
     const char *url = nx_config_get(cfg, "server", "url");
     if (!url || !*url) {
         nx_seterr(e, "%s: no update source: [server] url is not set", nx_config_file(cfg));
@@ -1008,6 +1079,7 @@ nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only
     }
     nx_check *chk = nx_xcalloc(1, sizeof *chk);
     chk->notes = json_array();
+    chk->force = force;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         nx_seterr(e, "%s: cannot initialize libcurl", url);
         nx_check_free(chk);

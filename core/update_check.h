@@ -37,7 +37,15 @@ typedef struct nx_release {
     int critical;
     json_t *requires;     /* object (maybe empty) */
     json_t *compat;       /* "compatibility" object, or NULL */
-    json_t *unmet;        /* array of strings: requirements the site does not meet */
+    json_t *dependencies; /* plugins: {SLUG: RANGE} object, or NULL */
+    json_t *unmet;        /* array of strings: why the release cannot be offered.
+                             The first `nenv` are environment requirements the
+                             site does not meet (php, database, a core release's
+                             nexosupport, malformed requirements); then, unless
+                             the check was forced, the message of each conflict */
+    size_t nenv;
+    json_t *conflicts;    /* array of objects (compat.h): the release's conflicts
+                             with the installed core and plugins, forced or not */
 } nx_release;
 
 typedef struct nx_component {
@@ -45,11 +53,14 @@ typedef struct nx_component {
     char *slug;           /* NULL for core */
     char *installed;      /* version on disk */
     char *file;           /* its version.php */
+    json_t *requires;     /* plugins: its version.php 'requires' object, or NULL */
+    json_t *dependencies; /* plugins: its version.php 'dependencies' object, or NULL */
     int asked;            /* the source was asked about it */
     nx_release *rel;      /* the source's releases of it, newest first */
     size_t nrel;
     const nx_release *offer; /* newest newer than installed with every
-                                requirement met; NULL when none */
+                                requirement met and no conflict (forced: no
+                                environment requirement unmet); NULL when none */
 } nx_component;
 
 typedef struct nx_check {
@@ -60,6 +71,7 @@ typedef struct nx_check {
     nx_component *comp;   /* core first, then plugins by slug */
     size_t ncomp;
     json_t *notes;        /* array of strings: what could not be evaluated */
+    int force;            /* conflicts do not keep a release from the offer */
 } nx_check;
 
 /* Ask the source configured in cfg. `only`: NULL for core and every
@@ -67,12 +79,24 @@ typedef struct nx_check {
  * one alone (the others are still read from disk for the requirements).
  * NULL with e naming the URL or file on any failure. */
 nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only, nx_err *e);
+/* The same with `force`: a release whose only problems are conflicts
+ * with the installed core and plugins (compat.h) is offered all the
+ * same (its conflicts stay listed); never one with an environment
+ * requirement unmet. nx_check_run is this with force 0. */
+nx_check *nx_check_run_force(const nx_out *out, const nx_config *cfg, const char *only,
+                             int force, nx_err *e);
 void nx_check_free(nx_check *c);
 const nx_component *nx_check_find(const nx_check *c, const char *name);
 /* The release of exactly `version` (SemVer precedence equal), or NULL. */
 const nx_release *nx_component_release(const nx_component *c, const char *version);
 /* 1 when a is newer than the installed version, 0 not, -1 unparsable. */
 int nx_release_newer(const nx_component *c, const nx_release *r);
+/* The installed plugins that have an offer, in dependency order (a
+ * plugin after the plugins it depends on: the offered release's
+ * dependencies, else its installed version.php's); *slugs is a malloc'ed
+ * array of *n malloc'ed slugs (NULL when none). A dependency cycle: -1
+ * and e names it. For `all`. */
+int nx_check_plugin_order(const nx_check *c, char ***slugs, size_t *n, nx_err *e);
 
 /* The commands (core/cli_check.c). */
 int cmd_check(struct cli *c, int argc, char **argv);
