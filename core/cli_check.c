@@ -101,6 +101,19 @@ static json_t *update_json(const nx_component *k, const nx_release *r)
                      "download_url", r->url);
 }
 
+/* Newer releases above the offer that are not offered, and why. */
+static void not_offered_json(const nx_component *k, json_t *arr)
+{
+    for (size_t i = 0; i < k->nrel && &k->rel[i] != k->offer; i++) {
+        const nx_release *r = &k->rel[i];
+        if (nx_release_newer(k, r) == 1 && json_array_size(r->unmet))
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:O, s:O}", "component",
+                                                 k->name, "installed", k->installed,
+                                                 "version", r->version, "unmet", r->unmet,
+                                                 "conflicts", r->conflicts));
+    }
+}
+
 static int check_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -123,10 +136,11 @@ int cmd_check(struct cli *c, int argc, char **argv)
     nx_check *chk = run_check(c, NULL);
     if (!chk)
         return NX_EXIT_FAILED;
-    json_t *updates = json_array();
+    json_t *updates = json_array(), *not_offered = json_array();
     for (size_t i = 0; i < chk->ncomp; i++) {
         const nx_component *k = &chk->comp[i];
         hint_unmet(c, k);
+        not_offered_json(k, not_offered);
         if (!k->offer)
             continue;
         json_array_append_new(updates, update_json(k, k->offer));
@@ -136,12 +150,14 @@ int cmd_check(struct cli *c, int argc, char **argv)
     }
     size_t n = json_array_size(updates);
     if (c->out.json)
-        cli_print_json(json_pack("{s:o, s:s, s:s, s:O}", "updates", updates, "source",
-                                 chk->source, "mode", chk->mode, "notes", chk->notes));
+        cli_print_json(json_pack("{s:o, s:o, s:s, s:s, s:O}", "updates", updates,
+                                 "not_offered", not_offered, "source", chk->source, "mode",
+                                 chk->mode, "notes", chk->notes));
     else {
         if (n == 0)
             printf("no updates\n");
         json_decref(updates);
+        json_decref(not_offered);
     }
     nx_check_free(chk);
     return n ? NX_EXIT_UPDATES : NX_EXIT_OK;
@@ -151,12 +167,18 @@ int cmd_check(struct cli *c, int argc, char **argv)
 
 static json_t *release_json(const nx_component *k, const nx_release *r)
 {
-    return json_pack("{s:s, s:I, s:s?, s:s?, s:b, s:b, s:s, s:s, s:s, s:O, s:O?, s:O, s:b}",
-                     "version", r->version, "size_bytes", (json_int_t)r->size, "release_date",
-                     r->release_date, "changelog", r->changelog, "is_security_update",
-                     r->security, "is_critical", r->critical, "download_url", r->url, "sha256",
-                     r->sha256, "signature", r->signature, "requires", r->requires,
-                     "compatibility", r->compat, "unmet", r->unmet, "offered", r == k->offer);
+    json_t *o = json_pack("{s:s, s:I, s:s?, s:s?, s:b, s:b, s:s, s:s, s:s, s:O, s:O?, s:O, "
+                          "s:O, s:b}",
+                          "version", r->version, "size_bytes", (json_int_t)r->size,
+                          "release_date", r->release_date, "changelog", r->changelog,
+                          "is_security_update", r->security, "is_critical", r->critical,
+                          "download_url", r->url, "sha256", r->sha256, "signature",
+                          r->signature, "requires", r->requires, "compatibility", r->compat,
+                          "unmet", r->unmet, "conflicts", r->conflicts, "offered",
+                          r == k->offer);
+    if (r->dependencies)
+        json_object_set(o, "dependencies", r->dependencies);
+    return o;
 }
 
 static json_t *component_json(const nx_component *k)
@@ -184,18 +206,29 @@ static void print_lines(const char *text, const char *indent, int max)
         printf("%s...\n", indent);
 }
 
-static void print_requires(const nx_release *r)
+/* "LABEL NAME RANGE, NAME RANGE" of an object of ranges. */
+static void print_ranges(const char *label, const json_t *ranges, const char *none)
 {
     const char *key;
     json_t *v;
     int first = 1;
-    printf("    requires:  ");
-    json_object_foreach(r->requires, key, v) {
+    printf("    %-10s ", label);
+    json_object_foreach((json_t *)ranges, key, v) {
         printf("%s%s %s", first ? "" : ", ", key,
                json_is_string(v) ? json_string_value(v) : "(invalid)");
         first = 0;
     }
-    printf("%s\n", first ? "nothing" : "");
+    printf("%s\n", first ? none : "");
+}
+
+static void print_requires(const nx_release *r)
+{
+    print_ranges("requires:", r->requires, "nothing");
+    if (json_object_size(r->dependencies))
+        print_ranges("depends:", r->dependencies, "");
+    json_t *plugins = json_object_get(r->compat, "plugins");
+    if (json_object_size(plugins))
+        print_ranges("plugins:", plugins, "");
     size_t i;
     json_t *u;
     json_array_foreach(r->unmet, i, u)
@@ -208,8 +241,10 @@ static void print_release(const nx_component *k, const nx_release *r, int change
     human_size(r->size, size, sizeof size);
     if (r == k->offer)
         printf("  %s  offered%s\n", r->version, flags(r));
-    else if (json_array_size(r->unmet))
+    else if (r->nenv)
         printf("  %s  not offered: requirements not met%s\n", r->version, flags(r));
+    else if (json_array_size(r->unmet))
+        printf("  %s  not offered: conflicts with what is installed%s\n", r->version, flags(r));
     else
         printf("  %s  not offered: superseded by %s%s\n", r->version,
                k->offer ? k->offer->version : "?", flags(r));
