@@ -17,6 +17,10 @@
  * MiB free. It publishes shared "db_snapshot" (the migrate step restores
  * from it instead of taking its own) and "backup_dir".
  *
+ * A plugin's update (fact component_dir) backs up the database and that
+ * plugin's folder only; meta.json names the component (plugin:SLUG), so
+ * that a rollback restores exactly that folder.
+ *
  * undo: the update failed, the backup was not needed: it is removed.
  * commit: the backup stays; retention ([backup] keep, keep_days) runs.
  */

@@ -8,7 +8,8 @@
 /* The paths below the site root to archive: [site] managed, ".env" when
  * it exists, and every other top-level path that is not preserved (and not
  * MAINTENANCE or a .nexo-* folder). Preserved paths below them
- * (modules/plugins) are left out by bk_write_tarball. */
+ * (modules/plugins) are left out by bk_write_tarball. For a plugin (fact
+ * component_dir): its folder alone. */
 struct bk_list {
     char **v;
     size_t n;

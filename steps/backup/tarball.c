@@ -7,7 +7,11 @@
  * files backup; MAINTENANCE and nexo-update's own .nexo-* folders are
  * left out. Names are relative to the site root; modes, owners and mtimes
  * are kept, symlinks are stored as symlinks, sockets and fifos are
- * skipped with a warning. */
+ * skipped with a warning.
+ *
+ * A plugin's update (fact component_dir, e.g. modules/plugins/forum)
+ * changes only that folder: it alone is archived, nothing preserved in
+ * it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -78,10 +82,17 @@ static int in_list(const struct bk_list *l, const char *s)
     return 0;
 }
 
-/* Preserved paths, .env excepted (it is backed up). */
+/* The folder a plugin occupies; NULL for core. */
+static const char *component_dir(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *d = h->info(c, "component_dir");
+    return d && *d ? d : NULL;
+}
+
+/* Preserved paths, .env excepted (it is backed up); none for a plugin. */
 static void preserved(const struct nexo_host *h, nexo_ctx *c, struct bk_list *out)
 {
-    const char *p = h->config(c, "site", "preserve");
+    const char *p = component_dir(h, c) ? "" : h->config(c, "site", "preserve");
     struct bk_list all = { 0 };
     split_into(&all, p ? p : ".env var modules/plugins");
     out->v = NULL;
@@ -97,6 +108,10 @@ void bk_sources(const struct nexo_host *h, nexo_ctx *c, const char *root, struct
     const char *m = h->config(c, "site", "managed");
     out->v = NULL;
     out->n = 0;
+    if (component_dir(h, c)) {
+        split_into(out, component_dir(h, c));
+        return;
+    }
     split_into(out, m ? m : "core public_html resources database");
     struct bk_list skip;
     preserved(h, c, &skip);

@@ -30,6 +30,13 @@
  * written only when its folder is part of the payload (a package without
  * core/ records nothing there); a package that has a file of its own at
  * that path is refused.
+ *
+ * A plugin (fact component_dir, e.g. modules/plugins/forum): its package
+ * holds plugin-relative paths, so the payload goes into
+ * STAGING/<component_dir> (unless `subdir` says otherwise), the staging
+ * folder then mirroring the site; the manifest is recorded by default as
+ * <component_dir>/.nexo-release.json, i.e. .nexo-release.json in the
+ * plugin's own folder.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -48,6 +55,8 @@
 #include "util.h"
 
 #define RATIO_MAX 1000000ull
+#define RECORD_DEFAULT "core/.nexo-release.json"
+#define RECORD_PLUGIN ".nexo-release.json" /* in the plugin's folder */
 
 static const struct nexo_setting settings[] = {
     { "staging", "", 0, "folder to unpack into, absolute or below the site root (default "
@@ -55,10 +64,11 @@ static const struct nexo_setting settings[] = {
     { "max_ratio", "100", 0, "refuse a package whose stream unpacks to more than this many "
                              "times its size (0: off); the manifest's total_size always holds" },
     { "subdir", "", 0, "folder below the staging folder that receives the payload (default: "
-                       "the staging folder itself)" },
-    { "record_manifest", "core/.nexo-release.json", 0,
+                       "the staging folder itself; for a plugin its folder, component_dir)" },
+    { "record_manifest", RECORD_DEFAULT, 0,
       "path below the payload where the verified manifest is recorded for "
-      "`nexo-update verify` (0644; empty: not recorded)" },
+      "`nexo-update verify` (0644; empty: not recorded; for a plugin the default is "
+      "<component_dir>/.nexo-release.json)" },
     { NULL, NULL, 0, NULL },
 };
 
@@ -66,6 +76,32 @@ static const char *setting(const struct nexo_host *h, nexo_ctx *c, const char *k
 {
     const char *v = h->setting(c, key);
     return v && *v ? v : NULL;
+}
+
+/* The folder below the root the component occupies: NULL for core (the
+ * root itself), "modules/plugins/SLUG" for a plugin. */
+static const char *component_dir(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *d = h->info(c, "component_dir");
+    return d && *d ? d : NULL;
+}
+
+/* Where the payload goes below the staging folder: `subdir`, else a
+ * plugin's component_dir, else NULL (the staging folder itself). */
+static const char *payload_dir(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *sub = setting(h, c, "subdir");
+    return sub ? sub : component_dir(h, c);
+}
+
+/* record_manifest below the payload: for a plugin the default names the
+ * plugin's own folder (the payload), so it becomes .nexo-release.json. */
+static const char *record_path(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *rec = setting(h, c, "record_manifest");
+    if (rec && component_dir(h, c) && strcmp(rec, RECORD_DEFAULT) == 0)
+        return RECORD_PLUGIN;
+    return rec;
 }
 
 static const char *package_of(const struct nexo_host *h, nexo_ctx *c)
@@ -153,6 +189,9 @@ static int x_validate(const struct nexo_host *h, nexo_ctx *c)
     if (sub && !nx_manifest_path_ok(sub))
         return h->fail(c, NEXO_EINVAL, "subdir = %s: expected a relative path without '.', "
                        "'..' or empty components", sub);
+    const char *dir = component_dir(h, c);
+    if (dir && !nx_manifest_path_ok(dir))
+        return h->fail(c, NEXO_EINVAL, "component_dir %s: not a plain relative path", dir);
     const char *rec = setting(h, c, "record_manifest");
     if (rec && !nx_manifest_path_ok(rec))
         return h->fail(c, NEXO_EINVAL, "record_manifest = %s: expected a relative path "
@@ -166,7 +205,7 @@ static int x_plan(const struct nexo_host *h, nexo_ctx *c)
     if (!staging)
         return NEXO_EINVAL;
     const char *pkg = package_of(h, c);
-    const char *sub = setting(h, c, "subdir");
+    const char *sub = payload_dir(h, c);
     if (pkg)
         h->log(c, NEXO_LOG_INFO, "would extract %s into %s%s%s, every entry checked against "
                "its %s", pkg, staging, sub ? "/" : "", sub ? sub : "", NX_MANIFEST_NAME);
@@ -174,8 +213,12 @@ static int x_plan(const struct nexo_host *h, nexo_ctx *c)
         h->log(c, NEXO_LOG_INFO, "would extract the package the download step fetches into "
                "%s%s%s (which package depends on the download)", staging, sub ? "/" : "",
                sub ? sub : "");
-    const char *rec = setting(h, c, "record_manifest");
-    if (rec)
+    const char *rec = record_path(h, c);
+    const char *dir = component_dir(h, c);
+    if (rec && dir && !setting(h, c, "subdir"))
+        h->log(c, NEXO_LOG_INFO, "would record the verified manifest as %s/%s (0644) in the "
+               "payload", dir, rec);
+    else if (rec)
         h->log(c, NEXO_LOG_INFO, "would record the verified manifest as %s (0644) in the "
                "payload", rec);
     free(staging);
@@ -346,13 +389,14 @@ static int make_staging(struct xt *x, const char *path)
 
 static int enter_subdir(struct xt *x)
 {
-    const char *sub = setting(x->h, x->c, "subdir");
+    const char *sub = payload_dir(x->h, x->c);
     if (!sub)
         return 0;
     int fd = xt_opendir(x->dfd, sub, strlen(sub), 1);
     if (fd < 0)
-        return x->h->fail(x->c, NEXO_EIO, "subdir = %s: cannot make it in the staging folder: "
-                          "%s", sub, strerror(errno));
+        return x->h->fail(x->c, NEXO_EIO, "%s%s: cannot make it in the staging folder: %s",
+                          setting(x->h, x->c, "subdir") ? "subdir = " : "", sub,
+                          strerror(errno));
     close(x->dfd);
     x->dfd = fd;
     return 0;
@@ -404,7 +448,7 @@ static int record_manifest(struct xt *x)
 {
     const struct nexo_host *h = x->h;
     nexo_ctx *c = x->c;
-    const char *rec = setting(h, c, "record_manifest");
+    const char *rec = record_path(h, c);
     if (!rec)
         return 0;
     if (nx_manifest_find(x->m, rec))

@@ -5,7 +5,9 @@
  *   - the running user is root or the owner of the site root (else the
  *     owner is named);
  *   - the site root, every [site] managed path and its folder are
- *     writable (the first one that is not is named);
+ *     writable (the first one that is not is named); for a plugin (fact
+ *     component_dir) its folder and the folder above it instead (when
+ *     that does not exist yet, the nearest one that does);
  *   - at least min_free_mb MB are free on the filesystems of the site
  *     root, [paths] state and [paths] backups;
  *   - php_extensions (space separated) are loaded in `php -m`;
@@ -109,13 +111,19 @@ static int check_owner(const struct nexo_host *h, nexo_ctx *c, const char *root)
                    "run as that user or as root", (unsigned)me, owner);
 }
 
-/* The path (when it exists) and its parent must be writable. */
+/* The path (when it exists) and its parent must be writable; a parent
+ * not made yet (a plugin's first install): its nearest existing folder. */
 static int check_writable(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
         return h->fail(c, NEXO_EIO, "%s is not writable by uid %u: %s", path,
                        (unsigned)geteuid(), strerror(errno));
     char *parent = nx_dirname(path);
+    while (access(parent, F_OK) != 0 && errno == ENOENT && strcmp(parent, "/") != 0) {
+        char *up = nx_dirname(parent);
+        free(parent);
+        parent = up;
+    }
     int bad = access(parent, W_OK) != 0;
     int err = errno;
     int rc = 0;
@@ -134,7 +142,8 @@ static int check_managed(const struct nexo_host *h, nexo_ctx *c, const char *roo
     if (access(root, W_OK) != 0)
         rc = h->fail(c, NEXO_EIO, "the site root %s is not writable by uid %u: %s", root,
                      (unsigned)geteuid(), strerror(errno));
-    const char *list = h->config(c, "site", "managed");
+    const char *dir = h->info(c, "component_dir");
+    const char *list = dir && *dir ? dir : h->config(c, "site", "managed");
     char *copy = nx_xstrdup(list ? list : "");
     char *save = NULL;
     for (char *tok = strtok_r(copy, " \t,", &save); tok && rc == 0;

@@ -22,6 +22,13 @@
  * <cleanup> moves files aside into ROOT/.nexo-trash-<update id>/ (undo puts
  * them back, commit deletes them); <clear_cache> does that to
  * ROOT/var/cache/<name>.
+ *
+ * A plugin (fact component_dir, e.g. modules/plugins/forum) keeps its
+ * files below its own folder: the source root is STAGING/<component_dir>
+ * (or ROOT/<component_dir>). mode = auto installs when the update has no
+ * from version (the plugin is not installed yet) and upgrades otherwise.
+ * A plugin without a database/upgrades folder (or, installing, without
+ * its install file) has nothing to migrate; core always needs them.
  */
 #include <nexo/driver.h>
 #include <nexo/step.h>
@@ -41,8 +48,9 @@
 #include "util.h"
 
 static const struct nexo_setting settings[] = {
-    { "mode", "upgrade", 0, "upgrade (database/upgrades, from -> to) or install (install.xml "
-                            "on an empty database)" },
+    { "mode", "upgrade", 0, "upgrade (database/upgrades, from -> to), install (install.xml "
+                            "on an empty database) or auto (install when the update has no "
+                            "from version, else upgrade: plugins)" },
     { "upgrades", "database/upgrades", 0, "folder of upgrade_A_B.xml below the source root" },
     { "schema", "database/schema/install.xml", 0, "install file below the source root" },
     { "from", NULL, 0, "version to migrate from (default: the update's from version)" },
@@ -73,16 +81,38 @@ static char *below(const char *base, const char *rel)
     return rel[0] == '/' ? nx_xstrdup(rel) : nx_path_join(base, rel);
 }
 
-static int is_install(const struct nexo_host *h, nexo_ctx *c)
-{
-    return strcmp(h->setting(c, "mode"), "install") == 0;
-}
-
 static const char *version_of(const struct nexo_host *h, nexo_ctx *c, const char *key,
                               const char *fact)
 {
     const char *v = h->setting(c, key);
     return v && *v ? v : h->info(c, fact);
+}
+
+/* mode = install, or auto without a version to upgrade from. */
+static int is_install(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *mode = h->setting(c, "mode");
+    if (strcmp(mode, "auto") == 0) {
+        const char *from = version_of(h, c, "from", "from_version");
+        return !from || !*from;
+    }
+    return strcmp(mode, "install") == 0;
+}
+
+/* The folder below the root a plugin occupies; NULL for core. */
+static const char *component_dir(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *d = h->info(c, "component_dir");
+    return d && *d ? d : NULL;
+}
+
+/* A plugin's path that does not exist: nothing to migrate (logged). */
+static int plugin_has_none(const struct nexo_host *h, nexo_ctx *c, const char *path)
+{
+    if (!component_dir(h, c) || access(path, F_OK) == 0)
+        return 0;
+    h->log(c, NEXO_LOG_INFO, "%s: not in the plugin: nothing to migrate", path);
+    return 1;
 }
 
 static int add_file(const struct nexo_host *h, nexo_ctx *c, struct plan *p, const char *path)
@@ -104,6 +134,10 @@ static int add_path(const struct nexo_host *h, nexo_ctx *c, struct plan *p, cons
     nx_mig_path path;
     nx_err e;
     int rc = 0;
+    if (plugin_has_none(h, c, dir)) {
+        free(dir);
+        return 0;
+    }
     if (nx_mig_find_path(dir, from, to, &path, &e) != 0) {
         free(dir);
         return h->fail(c, NEXO_ENOTFOUND, "%s", e.msg);
@@ -122,6 +156,10 @@ static int add_path(const struct nexo_host *h, nexo_ctx *c, struct plan *p, cons
 static int install_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
 {
     char *f = below(p->base, h->setting(c, "schema"));
+    if (plugin_has_none(h, c, f)) {
+        free(f);
+        return 0;
+    }
     int rc = add_file(h, c, p, f);
     if (!rc && !p->migs[0]->is_install)
         rc = h->fail(c, NEXO_EINVAL, "%s: expected an <install> file", f);
@@ -152,7 +190,8 @@ static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
     const char *root = h->info(c, "root");
     if (!staged && !root)
         return h->fail(c, NEXO_EINVAL, "[site] root is not set");
-    p->base = nx_xstrdup(staged ? staged : root);
+    const char *dir = component_dir(h, c);
+    p->base = dir ? nx_path_join(staged ? staged : root, dir) : nx_xstrdup(staged ? staged : root);
     if (is_install(h, c))
         return install_plan(h, c, p);
     const char *from = version_of(h, c, "from", "from_version");
@@ -227,8 +266,9 @@ static int tool_tables(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *d
 static int m_validate(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *mode = h->setting(c, "mode");
-    if (strcmp(mode, "upgrade") != 0 && strcmp(mode, "install") != 0)
-        return h->fail(c, NEXO_EINVAL, "mode = %s: expected upgrade or install", mode);
+    if (strcmp(mode, "upgrade") != 0 && strcmp(mode, "install") != 0 &&
+        strcmp(mode, "auto") != 0)
+        return h->fail(c, NEXO_EINVAL, "mode = %s: expected upgrade, install or auto", mode);
     int t = atoi(h->setting(c, "script_timeout"));
     if (t <= 0)
         return h->fail(c, NEXO_EINVAL, "script_timeout = %s: expected seconds > 0",

@@ -35,6 +35,14 @@
  *
  * commit deletes the old trees (the extract step's commit then removes
  * the staging folder itself).
+ *
+ * A plugin (fact component_dir, e.g. modules/plugins/forum) is one
+ * managed path, its whole folder: swapped, or "new" when the plugin is
+ * not installed yet (missing parent folders are then made, journaled, and
+ * undo removes them again when they are empty). Nothing is preserved by
+ * default: [site] managed and preserve describe core (modules/plugins
+ * being preserved from a core update must not keep a plugin's own update
+ * from swapping its folder).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -74,6 +82,13 @@ static void lists(const struct nexo_host *h, nexo_ctx *c, struct rp *r)
 {
     const char *m = h->setting(c, "managed");
     const char *p = h->setting(c, "preserve");
+    const char *dir = h->info(c, "component_dir");
+    if (dir && *dir) {
+        /* a plugin: its folder, nothing preserved */
+        rp_split(m && *m ? m : dir, &r->managed);
+        rp_split(p && *p ? p : "", &r->preserve);
+        return;
+    }
     if (!m || !*m)
         m = h->config(c, "site", "managed");
     if (!p || !*p)
@@ -273,6 +288,55 @@ static int act_swap(struct rp *r, size_t i, json_t *e)
     return act_pair(r, i, e);
 }
 
+/* The topmost missing folder above ROOT/P (malloc'ed), NULL when its
+ * folder exists. */
+static char *missing_top(struct rp *r, const char *rpath)
+{
+    char *top = NULL;
+    char *d = nx_dirname(rpath);
+    while (!exists(d) && strlen(d) > strlen(r->root)) {
+        free(top);
+        top = d;
+        d = nx_dirname(top);
+    }
+    free(d);
+    return top;
+}
+
+/* "new" below folders the site does not have yet (a plugin's first
+ * install without modules/plugins): they are journaled, then made. */
+static int make_parents(struct rp *r, size_t i, json_t *e)
+{
+    char *top = missing_top(r, es(e, "root_at"));
+    if (!top)
+        return 0;
+    json_object_set_new(e, "made", json_string(top));
+    free(top);
+    int rc = entry_save(r, i, e);
+    char *parent = nx_dirname(es(e, "root_at"));
+    nx_err err;
+    if (!rc && nx_mkdirs(parent, 0755, &err) != 0)
+        rc = r->h->fail(r->c, NEXO_EIO, "%s", err.msg);
+    free(parent);
+    return rc;
+}
+
+/* Undo of make_parents: the folders it made, when empty again. */
+static void remove_made(json_t *e)
+{
+    const char *made = es(e, "made");
+    if (!*made)
+        return;
+    char *d = nx_dirname(es(e, "root_at"));
+    size_t n = strlen(made);
+    while (strncmp(d, made, n) == 0 && (d[n] == '\0' || d[n] == '/') && rmdir(d) == 0) {
+        char *up = nx_dirname(d);
+        free(d);
+        d = up;
+    }
+    free(d);
+}
+
 static int act(struct rp *r, size_t i, json_t *e)
 {
     const char *kind = es(e, "kind");
@@ -284,6 +348,8 @@ static int act(struct rp *r, size_t i, json_t *e)
         return rc;
     }
     rc = entry_save(r, i, e);
+    if (!rc && strcmp(kind, "new") == 0)
+        rc = make_parents(r, i, e);
     if (rc)
         return rc;
     if (strcmp(kind, "new") == 0)
@@ -377,6 +443,8 @@ static int undo_entry(struct rp *r, json_t *e)
     int old_aside = strcmp(kind, "pair") == 0 || strcmp(kind, "drop") == 0;
     if (!rc && old_aside && !exists(rpath) && rp_ino(es(e, "old_at")) == eino(e, "old_ino"))
         rc = move(r, es(e, "old_at"), rpath);
+    if (!rc && strcmp(kind, "new") == 0 && !exists(rpath))
+        remove_made(e);
     return rc;
 }
 

@@ -38,6 +38,11 @@
  * the trees it swapped out) and records in the backup's meta.json that it
  * was restored (restored_by, restored_at), so a later plain `rollback`
  * goes one backup further back.
+ *
+ * A plugin's backup (the rollback runs as component plugin:SLUG, fact
+ * component_dir) holds that plugin's folder alone: it is the managed
+ * path, nothing is preserved, and replace_files swaps it back (or, if
+ * the update had installed the plugin, takes it out of the site).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -87,11 +92,20 @@ static const char *backup_dir(const struct nexo_host *h, nexo_ctx *c)
     return b && *b ? b : NULL;
 }
 
+/* The folder a plugin occupies; NULL for core. */
+static const char *component_dir(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *d = h->info(c, "component_dir");
+    return d && *d ? d : NULL;
+}
+
 static const char *managed_list(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *m = h->setting(c, "managed");
     if (m && *m)
         return m;
+    if (component_dir(h, c))
+        return component_dir(h, c);
     m = h->config(c, "site", "managed");
     return m ? m : "core public_html resources database";
 }
@@ -101,6 +115,8 @@ static const char *preserve_list(const struct nexo_host *h, nexo_ctx *c)
     const char *m = h->setting(c, "preserve");
     if (m && *m)
         return m;
+    if (component_dir(h, c))
+        return "";
     m = h->config(c, "site", "preserve");
     return m ? m : ".env var modules/plugins";
 }
@@ -114,6 +130,20 @@ static int in_paths(const char *list, const char *name)
         while (len > 1 && p[len - 1] == '/')
             len--;
         if (len && strncmp(name, p, len) == 0 && (name[len] == '\0' || name[len] == '/'))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+/* Is the name a folder above one of the paths of the list? */
+static int above_paths(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '/')
             return 1;
         p += len;
     }
@@ -347,6 +377,7 @@ struct putback {
     nexo_ctx *c;
     const char *root;
     const char *staging;
+    const char *managed;
     unsigned n;
 };
 
@@ -356,12 +387,16 @@ static int put_back(struct putback *p, const char *rel)
     char *dst = nx_path_join(p->root, rel);
     struct stat ss, ds;
     int rc = 0;
-    if (lstat(src, &ss) != 0) {
+    /* a managed path is replace_files' (a plugin's folder below modules/),
+     * and so is a folder above one that the site lacks */
+    int above = above_paths(p->managed, rel);
+    if (in_paths(p->managed, rel) || lstat(src, &ss) != 0 ||
+        (above && lstat(dst, &ds) != 0)) {
         free(src);
         free(dst);
         return 0;
     }
-    if (lstat(dst, &ds) != 0 && errno == ENOENT) {
+    if (!above && lstat(dst, &ds) != 0 && errno == ENOENT) {
         char key[32];
         snprintf(key, sizeof key, "put.%u", p->n++);
         rc = p->h->state_set(p->c, key, rel);
@@ -390,8 +425,9 @@ static int put_back(struct putback *p, const char *rel)
 
 static int put_back_missing(const struct nexo_host *h, nexo_ctx *c, const char *staging)
 {
-    struct putback p = { .h = h, .c = c, .root = h->info(c, "root"), .staging = staging };
     const char *managed = managed_list(h, c);
+    struct putback p = { .h = h, .c = c, .root = h->info(c, "root"), .staging = staging,
+                         .managed = managed };
     struct dirent **names = NULL;
     int n = scandir(staging, &names, NULL, alphasort);
     int rc = n < 0 ? h->fail(c, NEXO_EIO, "%s: %s", staging, strerror(errno)) : 0;

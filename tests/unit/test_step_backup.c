@@ -174,6 +174,53 @@ START_TEST(run_writes_backup_and_undo_removes_it)
 }
 END_TEST
 
+/* A plugin's update: its folder alone (nothing of core, nothing
+ * preserved in it); meta.json names the plugin. Not installed yet: an
+ * empty files archive. */
+START_TEST(plugin_backs_up_its_folder_only)
+{
+    put("modules/plugins/forum/version.php", "<?php // forum\n");
+    put("modules/plugins/forum/lib/x.php", "<?php // x\n");
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.info, "component", json_string("plugin:forum"));
+    json_object_set_new(fh.info, "component_dir", json_string("modules/plugins/forum"));
+    json_object_set_new(fh.config, "site.preserve", json_string(".env var modules/plugins"));
+    ck_assert_int_eq(fh_call(&fh, "plan"), 0);
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "would back up"));
+    ck_assert_ptr_null(strstr(fh.logbuf, "/core"));
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    const char *dir = state(&fh, "backup_dir");
+    char *tar = nx_path_join(dir, "files.tar.zst");
+    char names[1024];
+    archive_names(tar, names, sizeof names);
+    ck_assert_str_eq(names, "modules/plugins/forum/ modules/plugins/forum/lib/ "
+                            "modules/plugins/forum/lib/x.php "
+                            "modules/plugins/forum/version.php ");
+    char *meta = nx_path_join(dir, "meta.json");
+    json_t *j = json_load_file(meta, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "component")), "plugin:forum");
+    json_decref(j);
+    ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+    free(tar);
+    free(meta);
+    fh_free(&fh);
+
+    struct fakehost fresh;
+    host(&fresh);
+    json_object_set_new(fresh.info, "component", json_string("plugin:blog"));
+    json_object_set_new(fresh.info, "component_dir", json_string("modules/plugins/blog"));
+    ck_assert_msg(fh_call(&fresh, "run") == 0, "%s", fresh.msg);
+    tar = nx_path_join(state(&fresh, "backup_dir"), "files.tar.zst");
+    archive_names(tar, names, sizeof names);
+    ck_assert_str_eq(names, "");
+    ck_assert_int_eq(fh_call(&fresh, "undo"), 0);
+    free(tar);
+    fh_free(&fresh);
+}
+END_TEST
+
 START_TEST(undo_removes_partial_after_crash)
 {
     struct fakehost fh;
@@ -279,6 +326,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("backup");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, run_writes_backup_and_undo_removes_it);
+    tcase_add_test(tc, plugin_backs_up_its_folder_only);
     tcase_add_test(tc, undo_removes_partial_after_crash);
     tcase_add_test(tc, refuses_without_free_space);
     tcase_add_test(tc, retention_at_commit);

@@ -445,6 +445,60 @@ START_TEST(subdir_and_custom_staging)
 }
 END_TEST
 
+/* A plugin (fact component_dir): its plugin-relative payload lands in
+ * STAGING/<component_dir>, with the manifest recorded in the plugin's
+ * own folder. */
+START_TEST(plugin_payload_in_component_dir)
+{
+    json_t *m = manifest_new();
+    json_object_set_new(m, "component", json_string("plugin:forum"));
+    mf_file(m, "version.php", "<?php return ['version' => '1.1.0'];\n", 0644);
+    mf_dir(m, "lib", 0750);
+    mf_file(m, "lib/a.php", "<?php\n", 0640);
+    char *text = json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    struct archive *a = pk_open("tar.zst");
+    pk_manifest(a, m);
+    pk_file(a, "version.php", "<?php return ['version' => '1.1.0'];\n", 0644);
+    pk_dir(a, "lib", 0750);
+    pk_file(a, "lib/a.php", "<?php\n", 0640);
+    pk_close(a);
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.info, "component", json_string("plugin:forum"));
+    json_object_set_new(fh.info, "param.component", json_string("plugin:forum"));
+    json_object_set_new(fh.info, "component_dir", json_string("modules/plugins/forum"));
+    ck_assert_int_eq(fh_call(&fh, "validate"), 0);
+    ck_assert_int_eq(fh_call(&fh, "plan"), 0);
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "/modules/plugins/forum, every entry checked"));
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "would record the verified manifest as "
+                                            "modules/plugins/forum/.nexo-release.json"));
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    char *base = nx_path_join(staging, "modules/plugins/forum");
+    assert_file(base, "version.php", "<?php return ['version' => '1.1.0'];\n", 0644);
+    assert_file(base, "lib/a.php", "<?php\n", 0640);
+    assert_file(base, ".nexo-release.json", text, 0644);
+    char *core = nx_path_join(staging, "core");
+    ck_assert_int_ne(access(core, F_OK), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "staging_dir")), staging);
+    ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+    assert_root_untouched();
+    /* an explicit record_manifest is below the plugin's folder too */
+    struct fakehost two;
+    host(&two);
+    json_object_set_new(two.info, "component_dir", json_string("modules/plugins/forum"));
+    json_object_set_new(two.settings, "record_manifest", json_string("lib/manifest.json"));
+    ck_assert_msg(fh_call(&two, "run") == 0, "%s", two.msg);
+    assert_file(base, "lib/manifest.json", text, 0644);
+    ck_assert_int_eq(fh_call(&two, "undo"), 0);
+    free(core);
+    free(base);
+    free(text);
+    json_decref(m);
+    fh_free(&fh);
+    fh_free(&two);
+}
+END_TEST
+
 START_TEST(param_package_when_nothing_downloaded)
 {
     json_t *m = manifest_new();
@@ -939,6 +993,7 @@ int main(void)
     tcase_add_test(tc, commit_removes_leftovers);
     tcase_add_test(tc, verify_copy_is_reused);
     tcase_add_test(tc, subdir_and_custom_staging);
+    tcase_add_test(tc, plugin_payload_in_component_dir);
     tcase_add_test(tc, param_package_when_nothing_downloaded);
     tcase_add_test(tc, refuses_dotdot);
     tcase_add_test(tc, refuses_dotdot_inside);

@@ -13,6 +13,7 @@
 #define NOBODY 65534
 
 static nx_module *mod;
+static const char *plugin_dir; /* the fact component_dir, when set */
 static char tmp[64];
 static char site[128];
 static char bin[128];
@@ -55,6 +56,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    plugin_dir = NULL;
     nx_err e;
     nx_rmtree(tmp, &e);
     nx_module_unload(mod);
@@ -71,6 +73,8 @@ static void host(struct fakehost *fh)
     snprintf(p, sizeof p, "%s/backups", tmp);
     json_object_set_new(fh->info, "backups_dir", json_string(p));
     json_object_set_new(fh->config, "site.managed", json_string("core public_html"));
+    if (plugin_dir)
+        json_object_set_new(fh->info, "component_dir", json_string(plugin_dir));
 }
 
 START_TEST(healthy_site_passes)
@@ -110,7 +114,9 @@ static int run_as(uid_t uid, const char *want)
         if (uid != geteuid() && (setgid(uid) != 0 || setuid(uid) != 0))
             _exit(2);
         int rc = fh_call(&fh, "run");
-        if (rc == 0 || !strstr(fh.msg, want)) {
+        if (!want && rc == 0)
+            _exit(0);
+        if (rc == 0 || !want || !strstr(fh.msg, want)) {
             fprintf(stderr, "rc %d, message: %s\n", rc, fh.msg);
             _exit(1);
         }
@@ -134,6 +140,37 @@ START_TEST(non_writable_managed_path_named)
         as = NOBODY;
     }
     ck_assert_int_eq(run_as(as, want), 0);
+    chmod(core, 0755);
+}
+END_TEST
+
+/* A plugin: its folder and the folder above it (or the nearest one that
+ * exists) must be writable; core's managed paths are not its business. */
+START_TEST(plugin_folder_and_parent)
+{
+    char core[256], mods[256], plugins[256], want[700];
+    snprintf(core, sizeof core, "%s/core", site);
+    snprintf(mods, sizeof mods, "%s/modules", site);
+    snprintf(plugins, sizeof plugins, "%s/modules/plugins", site);
+    ck_assert_int_eq(chmod(core, 0555), 0);
+    plugin_dir = "modules/plugins/forum";
+    uid_t as = geteuid();
+    if (as == 0) {
+        ck_assert_int_eq(chown(site, NOBODY, NOBODY), 0);
+        as = NOBODY;
+    }
+    /* not installed, no modules/ yet: the site root is what it writes */
+    ck_assert_int_eq(run_as(as, NULL), 0);
+    ck_assert_int_eq(mkdir(mods, 0755), 0);
+    ck_assert_int_eq(mkdir(plugins, 0555), 0);
+    if (as != geteuid()) {
+        ck_assert_int_eq(chown(mods, NOBODY, NOBODY), 0);
+        ck_assert_int_eq(chown(plugins, NOBODY, NOBODY), 0);
+    }
+    snprintf(want, sizeof want, "%s (the folder of %s/forum) is not writable", plugins, plugins);
+    ck_assert_int_eq(run_as(as, want), 0);
+    chmod(plugins, 0755);
+    ck_assert_int_eq(run_as(as, NULL), 0);
     chmod(core, 0755);
 }
 END_TEST
@@ -226,6 +263,7 @@ int main(void)
     tcase_add_test(tc, healthy_site_passes);
     tcase_add_test(tc, free_space_refused);
     tcase_add_test(tc, non_writable_managed_path_named);
+    tcase_add_test(tc, plugin_folder_and_parent);
     tcase_add_test(tc, wrong_user_refused_naming_owner);
     tcase_add_test(tc, php_extensions_required);
     tcase_add_test(tc, php_version_requirement);

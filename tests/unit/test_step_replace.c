@@ -228,6 +228,97 @@ START_TEST(validate_refuses_bad_paths)
 }
 END_TEST
 
+/* A plugin: component_dir is the one managed path, whatever [site]
+ * managed and preserve say (modules/plugins is preserved from core). */
+static void plugin_host(struct fakehost *fh)
+{
+    fh_init(fh, mod->step);
+    json_object_set_new(fh->info, "root", json_string(root));
+    json_object_set_new(fh->info, "component", json_string("plugin:forum"));
+    json_object_set_new(fh->info, "component_dir", json_string("modules/plugins/forum"));
+    json_object_set_new(fh->shared, "staging_dir", json_string(staging));
+    json_object_set_new(fh->config, "site.managed", json_string("core public_html"));
+    json_object_set_new(fh->config, "site.preserve", json_string(".env var modules/plugins"));
+}
+
+START_TEST(plugin_folder_swap_and_undo)
+{
+    put("modules/plugins/forum/version.php", "forum 1.0", 0644);
+    put("modules/plugins/forum/old.php", "old", 0644);
+    put("modules/plugins/other/version.php", "other 3.0", 0644);
+    put(".nexo-staging-x/modules/plugins/forum/version.php", "forum 1.2", 0644);
+    put(".nexo-staging-x/modules/plugins/forum/lib/new.php", "new", 0640);
+    unsigned long long forum_ino = ino("modules/plugins/forum");
+    unsigned long long core_ino = ino("core");
+    struct fakehost fh;
+    plugin_host(&fh);
+    ck_assert_msg(fh_call(&fh, "validate") == 0, "%s", fh.msg);
+    ck_assert_int_eq(fh_call(&fh, "plan"), 0);
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "would replace"));
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "/modules/plugins/forum with the staged one"));
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    ck_assert_uint_eq(fh.checkpoints, 1);
+    is("modules/plugins/forum/version.php", "forum 1.2");
+    is("modules/plugins/forum/lib/new.php", "new");
+    ck_assert(!there("modules/plugins/forum/old.php"));
+    is("modules/plugins/other/version.php", "other 3.0");
+    is("core/version.php", "1.0");
+    ck_assert_uint_eq(ino("core"), core_ino);
+    is(".nexo-staging-x/core/version.php", "1.1"); /* core's staged tree: not touched */
+    struct fakehost fresh;
+    plugin_host(&fresh);
+    json_object_clear(fresh.shared);
+    json_object_update(fresh.state, fh.state);
+    ck_assert_msg(fh_call(&fresh, "undo") == 0, "%s", fresh.msg);
+    is("modules/plugins/forum/version.php", "forum 1.0");
+    is("modules/plugins/forum/old.php", "old");
+    ck_assert(!there("modules/plugins/forum/lib"));
+    ck_assert_uint_eq(ino("modules/plugins/forum"), forum_ino);
+    ck_assert_int_eq(fh_call(&fresh, "undo"), 0);
+    is("modules/plugins/forum/version.php", "forum 1.0");
+    /* run again and commit: the old folder goes */
+    struct fakehost again;
+    plugin_host(&again);
+    ck_assert_msg(fh_call(&again, "run") == 0, "%s", again.msg);
+    ck_assert_int_eq(fh_call(&again, "commit"), 0);
+    is("modules/plugins/forum/version.php", "forum 1.2");
+    ck_assert(!there(".nexo-staging-x/modules/plugins/forum"));
+    fh_free(&fh);
+    fh_free(&fresh);
+    fh_free(&again);
+}
+END_TEST
+
+START_TEST(plugin_new_makes_parents)
+{
+    put(".nexo-staging-x/modules/plugins/forum/version.php", "forum 1.0", 0644);
+    struct fakehost fh;
+    plugin_host(&fh);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    is("modules/plugins/forum/version.php", "forum 1.0");
+    struct fakehost fresh;
+    plugin_host(&fresh);
+    json_object_update(fresh.state, fh.state);
+    ck_assert_msg(fh_call(&fresh, "undo") == 0, "%s", fresh.msg);
+    ck_assert(!there("modules")); /* made by run, removed by undo */
+    is(".nexo-staging-x/modules/plugins/forum/version.php", "forum 1.0");
+    ck_assert_int_eq(fh_call(&fresh, "undo"), 0);
+    /* a folder the site had stays */
+    put("modules/plugins/other/version.php", "other", 0644);
+    struct fakehost two;
+    plugin_host(&two);
+    ck_assert_msg(fh_call(&two, "run") == 0, "%s", two.msg);
+    is("modules/plugins/forum/version.php", "forum 1.0");
+    ck_assert_ptr_null(strstr(json_string_value(json_object_get(two.state, "p.0")), "made"));
+    ck_assert_int_eq(fh_call(&two, "undo"), 0);
+    ck_assert(!there("modules/plugins/forum"));
+    is("modules/plugins/other/version.php", "other");
+    fh_free(&fh);
+    fh_free(&fresh);
+    fh_free(&two);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("step_replace_files");
@@ -238,6 +329,8 @@ static Suite *suite(void)
     tcase_add_test(tc, crash_then_undo_in_fresh_process);
     tcase_add_test(tc, commit_removes_old_trees);
     tcase_add_test(tc, validate_refuses_bad_paths);
+    tcase_add_test(tc, plugin_folder_swap_and_undo);
+    tcase_add_test(tc, plugin_new_makes_parents);
     suite_add_tcase(s, tc);
     return s;
 }

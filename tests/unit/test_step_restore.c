@@ -181,6 +181,78 @@ START_TEST(run_stages_the_backup_and_undo_removes_it)
 }
 END_TEST
 
+static int there(const char *rel)
+{
+    char *p = site_path(rel);
+    int r = access(p, F_OK) == 0;
+    free(p);
+    return r;
+}
+
+static void plugin_facts(struct fakehost *fh)
+{
+    json_object_set_new(fh->info, "component", json_string("plugin:forum"));
+    json_object_set_new(fh->info, "component_dir", json_string("modules/plugins/forum"));
+    json_object_set_new(fh->config, "site.preserve", json_string(".env var modules/plugins"));
+}
+
+/* A plugin's backup: its folder is staged for replace_files (the managed
+ * path), nothing of it is put into the live site by restore itself, also
+ * when the site lacks the folders above it. */
+START_TEST(plugin_backup_stages_its_folder)
+{
+    put("modules/plugins/forum/version.php", "forum 1.0\n", 0644);
+    put("modules/plugins/forum/lib/a.php", "a\n", 0640);
+    struct fakehost b;
+    host(&b, bmod);
+    plugin_facts(&b);
+    json_object_set_new(b.info, "update_id", json_string("20260101-000000-0000000c"));
+    ck_assert_msg(fh_call(&b, "run") == 0, "%s", b.msg);
+    snprintf(bdir, sizeof bdir, "%s", json_string_value(json_object_get(b.state, "backup_dir")));
+    fh_free(&b);
+    /* the plugin's update: a.php gone, b.php new */
+    put("modules/plugins/forum/version.php", "forum 1.2\n", 0644);
+    put("modules/plugins/forum/lib/b.php", "b\n", 0644);
+    char *a = site_path("modules/plugins/forum/lib/a.php");
+    ck_assert_int_eq(unlink(a), 0);
+    free(a);
+    for (int pass = 0; pass < 2; pass++) {
+        struct fakehost fh;
+        restore_host(&fh);
+        plugin_facts(&fh);
+        json_object_set_new(fh.info, "update_id", json_string("20260101-000000-0000000d"));
+        ck_assert_msg(fh_call(&fh, "validate") == 0, "%s", fh.msg);
+        ck_assert_int_eq(fh_call(&fh, "plan"), 0);
+        ck_assert_ptr_nonnull(strstr(fh.logbuf, "plugin:forum"));
+        ck_assert_ptr_nonnull(strstr(fh.logbuf, "the managed paths (modules/plugins/forum)"));
+        ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+        char *v = staged(&fh, "modules/plugins/forum/version.php");
+        char *text = slurp(v);
+        ck_assert_str_eq(text, "forum 1.0\n");
+        free(text);
+        free(v);
+        char *sa = staged(&fh, "modules/plugins/forum/lib/a.php");
+        ck_assert_int_eq(access(sa, F_OK), 0);
+        free(sa);
+        char *core = staged(&fh, "core");
+        ck_assert_int_ne(access(core, F_OK), 0);
+        free(core);
+        /* the live site: untouched by restore (replace_files swaps) */
+        ck_assert(!there("modules/plugins/forum/lib/a.php"));
+        ck_assert_int_eq(pass == 0, there("modules/plugins/forum/lib/b.php"));
+        ck_assert_ptr_null(json_object_get(fh.state, "put.0"));
+        ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+        fh_free(&fh);
+        /* second pass: the site has no modules/ at all */
+        char *mods = site_path("modules");
+        nx_err e;
+        ck_assert_int_eq(nx_rmtree(mods, &e), 0);
+        free(mods);
+    }
+    ck_assert(!there("modules"));
+}
+END_TEST
+
 START_TEST(commit_removes_staging_and_marks_the_backup)
 {
     struct fakehost fh;
@@ -311,6 +383,7 @@ int main(void)
     TCase *tc = tcase_create("restore");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, run_stages_the_backup_and_undo_removes_it);
+    tcase_add_test(tc, plugin_backup_stages_its_folder);
     tcase_add_test(tc, commit_removes_staging_and_marks_the_backup);
     tcase_add_test(tc, damaged_backup_is_refused_before_anything);
     tcase_add_test(tc, escaping_entries_are_refused);
