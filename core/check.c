@@ -534,13 +534,17 @@ static int eval_one(struct env *env, json_t *notes, nx_release *r, int is_core,
     return 0;
 }
 
-/* The site as the compatibility rules see it: core, then the plugins. */
-static nx_installed *site_of(const nx_check *chk)
+/* The site as the compatibility rules see it: core, then the installed
+ * plugins (a component without an installed version is not there). */
+static nx_installed *site_of(const nx_check *chk, size_t *n)
 {
     nx_installed *site = nx_xcalloc(chk->ncomp ? chk->ncomp : 1, sizeof *site);
+    *n = 0;
     for (size_t i = 0; i < chk->ncomp; i++) {
         const nx_component *c = &chk->comp[i];
-        site[i] = (nx_installed){ c->slug, c->installed, c->requires, c->dependencies };
+        if (c->installed)
+            site[(*n)++] = (nx_installed){ c->slug, c->installed, c->requires,
+                                           c->dependencies };
     }
     return site;
 }
@@ -548,7 +552,7 @@ static nx_installed *site_of(const nx_check *chk)
 /* r's environment requirements into r->unmet, its conflicts into
  * r->conflicts (and, unless forced, their messages after them in unmet). */
 static int eval_release(struct env *env, json_t *notes, const nx_installed *site,
-                        const nx_component *c, nx_release *r, nx_err *e)
+                        size_t nsite, const nx_component *c, nx_release *r, nx_err *e)
 {
     const char *key;
     json_t *val;
@@ -558,7 +562,7 @@ static int eval_release(struct env *env, json_t *notes, const nx_installed *site
     }
     r->nenv = json_array_size(r->unmet);
     nx_candidate cand = { c->slug, r->version, r->requires, r->compat, r->dependencies };
-    nx_compat_conflicts(site, env->chk->ncomp, &cand, r->conflicts);
+    nx_compat_conflicts(site, nsite, &cand, r->conflicts);
     size_t i;
     json_t *o;
     if (!env->chk->force)
@@ -938,7 +942,8 @@ int nx_release_newer(const nx_component *c, const nx_release *r)
 
 static int choose(struct env *env, nx_check *chk, nx_err *e)
 {
-    nx_installed *site = site_of(chk);
+    size_t nsite;
+    nx_installed *site = site_of(chk, &nsite);
     int rc = 0;
     for (size_t i = 0; i < chk->ncomp && rc == 0; i++) {
         nx_component *c = &chk->comp[i];
@@ -946,7 +951,7 @@ static int choose(struct env *env, nx_check *chk, nx_err *e)
             qsort(c->rel, c->nrel, sizeof *c->rel, cmp_newest_first);
         for (size_t k = 0; k < c->nrel && rc == 0; k++) {
             nx_release *r = &c->rel[k];
-            rc = eval_release(env, chk->notes, site, c, r, e);
+            rc = eval_release(env, chk->notes, site, nsite, c, r, e);
             if (rc == 0 && !c->offer && nx_release_newer(c, r) == 1 &&
                 json_array_size(r->unmet) == 0)
                 c->offer = r;
@@ -984,7 +989,7 @@ int nx_check_plugin_order(const nx_check *c, char ***slugs, size_t *n, nx_err *e
     size_t m = 0;
     for (size_t i = 0; i < c->ncomp; i++) {
         const nx_component *k = &c->comp[i];
-        if (!k->slug || !k->offer)
+        if (!k->slug || !k->installed || !k->offer)
             continue;
         names[m] = k->slug;
         deps[m++] = k->offer->dependencies ? k->offer->dependencies : k->dependencies;
