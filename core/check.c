@@ -869,7 +869,8 @@ static char *api_form(const nx_component *c, const char *php)
     form_add(&form, "component", c->slug ? "plugin" : "core");
     if (c->slug)
         form_add(&form, "slug", c->slug);
-    form_add(&form, "current_version", c->installed);
+    if (c->installed)
+        form_add(&form, "current_version", c->installed);
     if (php)
         form_add(&form, "php_version", php);
     return form;
@@ -935,6 +936,8 @@ static int cmp_newest_first(const void *a, const void *b)
 
 int nx_release_newer(const nx_component *c, const nx_release *r)
 {
+    if (!c->installed)
+        return 1; /* a plugin not installed yet: any release is new */
     nx_err e;
     int cmp = nx_semver_cmp_str(r->version, c->installed, &e);
     return cmp == -2 ? -1 : cmp > 0;
@@ -1069,6 +1072,17 @@ static int ask(const nx_out *out, const nx_config *cfg, nx_check *chk, const cha
     return rc == 0 ? choose(&env, chk, e) : -1;
 }
 
+/* `only` names a plugin that is not installed (`plugin SLUG` installs
+ * it): ask about it too, as a component with no installed version. */
+static void add_not_installed(nx_check *chk, const nx_config *cfg, const char *only)
+{
+    if (!only || strncmp(only, "plugin:", 7) != 0 || nx_check_find(chk, only))
+        return;
+    nx_component *c = add_comp(chk, only, only + 7);
+    c->file = nx_xasprintf("%s/modules/plugins/%s/version.php",
+                           nx_config_get(cfg, "site", "root"), only + 7);
+}
+
 nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only, nx_err *e)
 {
     return nx_check_run_force(out, cfg, only, 0, e);
@@ -1091,6 +1105,8 @@ nx_check *nx_check_run_force(const nx_out *out, const nx_config *cfg, const char
         return NULL;
     }
     int rc = read_site(chk, cfg, e);
+    if (rc == 0)
+        add_not_installed(chk, cfg, only);
     if (rc == 0)
         rc = ask(out, cfg, chk, url, only, e);
     curl_global_cleanup();

@@ -25,6 +25,17 @@ int cli_confirm(struct cli *c, const char *question);
 /* Print a JSON document on stdout (reference stolen). */
 void cli_print_json(json_t *doc);
 
+/* Update one component — "core" or "plugin:SLUG" — through its pipeline
+ * (PIPELINES/core.ini, plugin.ini): ask the update source, pick the
+ * newest allowed release (or `to`: refused when not listed, when its
+ * requirements are not met, or when not newer without allow_downgrade),
+ * show it, confirm (a MAJOR change again, unless allow_major), run it (-n:
+ * plan it). A plugin not installed yet is installed. Returns the exit
+ * code (contracts §2). core/cli_check.c. */
+int cli_update_component(struct cli *c, const char *component, const char *to,
+                         int allow_downgrade, int allow_major);
+
+int cmd_plugin(struct cli *c, int argc, char **argv);    /* cli_check.c */
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_pipeline(struct cli *c, int argc, char **argv);
 int cmd_history(struct cli *c, int argc, char **argv);

@@ -304,15 +304,24 @@ int cmd_list(struct cli *c, int argc, char **argv)
     return NX_EXIT_OK;
 }
 
-/* ---- core ----------------------------------------------------------------- */
+/* ---- core, plugin SLUG: one component's update ---------------------------- */
 
-struct core_opts {
+struct update_opts {
     const char *to;
     int allow_downgrade;
     int allow_major;
 };
 
-static int core_args(int argc, char **argv, struct core_opts *o)
+/* The installed version as shown; a plugin not installed yet has none. */
+static const char *shown_installed(const nx_component *k)
+{
+    return k->installed ? k->installed : "not installed";
+}
+
+/* The options after the command word; `slug` (plugin only, else NULL)
+ * gets the first other argument. */
+static int update_args(const char *cmd, int argc, char **argv, struct update_opts *o,
+                       const char **slug)
 {
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++) {
@@ -324,15 +333,17 @@ static int core_args(int argc, char **argv, struct core_opts *o)
             o->to = argv[++i];
         else if (strncmp(argv[i], "--to=", 5) == 0)
             o->to = argv[i] + 5;
+        else if (slug && !*slug && argv[i][0] != '-')
+            *slug = argv[i];
         else {
-            fprintf(stderr, "nexo-update: core: %s '%s'\n",
+            fprintf(stderr, "nexo-update: %s: %s '%s'\n", cmd,
                     strcmp(argv[i], "--to") == 0 ? "a version must follow" : "unexpected",
                     argv[i]);
             return NX_EXIT_USAGE;
         }
     }
     if (o->allow_downgrade && !o->to) {
-        fprintf(stderr, "nexo-update: core: --allow-downgrade needs --to VERSION\n");
+        fprintf(stderr, "nexo-update: %s: --allow-downgrade needs --to VERSION\n", cmd);
         return NX_EXIT_USAGE;
     }
     return 0;
@@ -352,28 +363,28 @@ static void list_versions(const nx_component *k, char *buf, size_t len)
         snprintf(buf, len, "none");
 }
 
-/* The release `core --to VERSION` names: it must exist, meet its
- * requirements, and be newer unless --allow-downgrade. */
+/* The release `--to VERSION` names: it must exist, meet its requirements,
+ * and be newer unless --allow-downgrade. */
 static const nx_release *pick_to(const struct cli *c, const nx_check *chk,
-                                 const nx_component *k, const struct core_opts *o)
+                                 const nx_component *k, const struct update_opts *o)
 {
     char buf[2048];
     const nx_release *r = nx_component_release(k, o->to);
     if (!r) {
         list_versions(k, buf, sizeof buf);
-        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "core %s is not offered by %s (offered: %s)",
-               o->to, chk->source, buf);
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s %s is not offered by %s (offered: %s)",
+               k->name, o->to, chk->source, buf);
         return NULL;
     }
     if (nx_release_newer(k, r) != 1 && !o->allow_downgrade) {
         nx_log(&c->out, NEXO_LOG_ERROR, NULL,
-               "core %s is not newer than the installed %s: refused (give --allow-downgrade "
-               "with --to to install it anyway)", r->version, k->installed);
+               "%s %s is not newer than the installed %s: refused (give --allow-downgrade "
+               "with --to to install it anyway)", k->name, r->version, k->installed);
         return NULL;
     }
     if (json_array_size(r->unmet)) {
-        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "core %s: the site does not meet its "
-               "requirements: %s", r->version, unmet_text(r, buf, sizeof buf));
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s %s: the site does not meet its "
+               "requirements: %s", k->name, r->version, unmet_text(r, buf, sizeof buf));
         return NULL;
     }
     return r;
@@ -383,9 +394,12 @@ static void print_offer(const nx_component *k, const nx_release *r)
 {
     char size[64];
     human_size(r->size, size, sizeof size);
-    printf("%s %s -> %s%s\n", k->name, k->installed, r->version, flags(r));
+    if (k->installed)
+        printf("%s %s -> %s%s\n", k->name, k->installed, r->version, flags(r));
+    else
+        printf("%s (not installed) -> %s%s\n", k->name, r->version, flags(r));
     printf("  version:    %s\n", r->version);
-    printf("  installed:  %s\n", k->installed);
+    printf("  installed:  %s\n", shown_installed(k));
     printf("  size:       %s\n", size);
     printf("  sha256:     %s\n", r->sha256);
     printf("  signature:  %s\n", r->signature);
@@ -401,16 +415,20 @@ static void print_offer(const nx_component *k, const nx_release *r)
 }
 
 /* The offer facts (offer.h) without their "param." prefix: the request's
- * params become "param.NAME". */
+ * params become "param.NAME". A plugin not installed has no
+ * param.installed (the verify step then has nothing to compare with). */
 static json_t *offer_facts(const nx_component *k, const nx_release *r, int downgrade)
 {
     char size[32];
     snprintf(size, sizeof size, "%llu", (unsigned long long)r->size);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", NX_OFFER_URL, r->url,
-                     NX_OFFER_SHA256, r->sha256, NX_OFFER_SIGNATURE, r->signature,
-                     NX_OFFER_SIZE, size, NX_OFFER_COMPONENT, k->name, NX_OFFER_VERSION,
-                     r->version, NX_OFFER_INSTALLED, k->installed, NX_OFFER_DOWNGRADE,
-                     downgrade ? "1" : "0");
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", NX_OFFER_URL, r->url,
+                          NX_OFFER_SHA256, r->sha256, NX_OFFER_SIGNATURE, r->signature,
+                          NX_OFFER_SIZE, size, NX_OFFER_COMPONENT, k->name, NX_OFFER_VERSION,
+                          r->version);
+    if (k->installed)
+        json_object_set_new(f, NX_OFFER_INSTALLED, json_string(k->installed));
+    json_object_set_new(f, NX_OFFER_DOWNGRADE, json_string(downgrade ? "1" : "0"));
+    return f;
 }
 
 /* The request's params become the facts "param.NAME": the same facts
@@ -428,14 +446,15 @@ static json_t *facts_to_params(const json_t *facts)
 }
 
 /* A MAJOR version change may break things: it needs its own yes (spec
- * §4.1 "user confirmation for breaking changes"), or --allow-major. */
+ * §4.1 "user confirmation for breaking changes"), or --allow-major. A
+ * first install changes no version. */
 static int confirm_major(struct cli *c, const nx_component *k, const nx_release *r,
-                         const struct core_opts *o)
+                         const struct update_opts *o)
 {
     nx_semver a, b;
     nx_err e;
     int major = 0;
-    if (nx_semver_parse_loose(k->installed, &a, &e) == 0) {
+    if (k->installed && nx_semver_parse_loose(k->installed, &a, &e) == 0) {
         if (nx_semver_parse_loose(r->version, &b, &e) == 0) {
             major = a.major != b.major;
             nx_semver_free(&b);
@@ -456,14 +475,31 @@ static int confirm_major(struct cli *c, const nx_component *k, const nx_release 
     return fgets(buf, sizeof buf, stdin) && (buf[0] == 'y' || buf[0] == 'Y');
 }
 
-static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *r,
-                        const struct core_opts *o)
+/* Ask "Update core from X to Y ...?" (or "Install plugin:SLUG Y ...?"),
+ * then the MAJOR question: 1 yes, 0 no, -1 refused. */
+static int confirm_update(struct cli *c, const nx_component *k, const nx_release *r,
+                          const struct update_opts *o)
+{
+    const char *root = nx_config_get(c->cfg, "site", "root");
+    char *q = k->installed ? nx_xasprintf("Update %s from %s to %s on the site %s?", k->name,
+                                          k->installed, r->version, root)
+                           : nx_xasprintf("Install %s %s on the site %s?", k->name,
+                                          r->version, root);
+    int ok = cli_confirm(c, q);
+    free(q);
+    return ok > 0 ? confirm_major(c, k, r, o) : ok;
+}
+
+/* Show the offer, confirm, and run the component's pipeline (core.ini,
+ * plugin.ini) with the offer as facts; -n plans it. */
+static int offer_and_run(struct cli *c, const nx_component *k, const nx_release *r,
+                         const struct update_opts *o)
 {
     int downgrade = o->allow_downgrade && nx_release_newer(k, r) != 1;
     json_t *facts = offer_facts(k, r, downgrade);
     json_t *params = facts_to_params(facts);
     if (c->out.json) {
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:o}", "component", k->name, "installed",
+        json_t *doc = json_pack("{s:s, s:s?, s:s, s:o}", "component", k->name, "installed",
                                 k->installed, "version", r->version, "facts", facts);
         json_object_set_new(doc, "is_security_update", json_boolean(r->security));
         json_object_set_new(doc, "is_critical", json_boolean(r->critical));
@@ -473,20 +509,16 @@ static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *
         print_offer(k, r);
         json_decref(facts);
     }
-    nx_config *cfg = c->cfg;
     if (!c->dry_run) {
-        char *q = nx_xasprintf("Update %s from %s to %s on the site %s?", k->name, k->installed,
-                               r->version, nx_config_get(cfg, "site", "root"));
-        int ok = cli_confirm(c, q);
-        free(q);
-        if (ok > 0)
-            ok = confirm_major(c, k, r, o);
+        int ok = confirm_update(c, k, r, o);
         if (ok <= 0) {
             json_decref(params);
             return ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
         }
     }
-    char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), "core");
+    nx_config *cfg = c->cfg;
+    char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"),
+                                  k->slug ? "plugin" : "core");
     struct nx_update_req req = { .pipeline = path, .component = k->name,
                                  .from = k->installed, .to = r->version,
                                  .params = params, .dry_run = c->dry_run };
@@ -496,28 +528,92 @@ static int core_dry_run(struct cli *c, const nx_component *k, const nx_release *
     return code;
 }
 
-int cmd_core(struct cli *c, int argc, char **argv)
+/* Nothing to run: say why (exit 0 when up to date, 1 when a plugin that
+ * is not installed has no release to install). */
+static int nothing_offered(struct cli *c, const nx_check *chk, const nx_component *k)
 {
-    struct core_opts o;
-    int code = core_args(argc, argv, &o);
-    if (code != 0)
-        return code;
-    nx_check *chk = run_check(c, "core");
-    if (!chk)
+    if (!k->installed) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s is not installed, and %s offers no "
+               "release of it this site can install", k->name, chk->source);
         return NX_EXIT_FAILED;
-    const nx_component *k = nx_check_find(chk, "core");
-    const nx_release *r = o.to ? pick_to(c, chk, k, &o) : k->offer;
-    if (!o.to)
-        hint_unmet(c, k);
-    if (!r && o.to)
-        code = NX_EXIT_FAILED;
-    else if (!r && c->out.json)
+    }
+    if (c->out.json)
         cli_print_json(json_pack("{s:s, s:s, s:n, s:s}", "component", k->name, "installed",
                                  k->installed, "version", "source", chk->source));
-    else if (!r)
-        printf("core %s: no update available from %s\n", k->installed, chk->source);
     else
-        code = core_dry_run(c, k, r, &o);
+        printf("%s %s: no update available from %s\n", k->name, k->installed, chk->source);
+    return NX_EXIT_OK;
+}
+
+int cli_update_component(struct cli *c, const char *component, const char *to,
+                         int allow_downgrade, int allow_major)
+{
+    struct update_opts o = { .to = to, .allow_downgrade = allow_downgrade,
+                             .allow_major = allow_major };
+    nx_check *chk = run_check(c, component);
+    if (!chk)
+        return NX_EXIT_FAILED;
+    const nx_component *k = nx_check_find(chk, component);
+    const nx_release *r = NULL;
+    int code = NX_EXIT_OK;
+    if (!k) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s: not a component (core or plugin:SLUG)",
+               component);
+        code = NX_EXIT_FAILED;
+    } else {
+        r = o.to ? pick_to(c, chk, k, &o) : k->offer;
+        if (!o.to)
+            hint_unmet(c, k);
+    }
+    if (!k || (!r && o.to))
+        code = NX_EXIT_FAILED;
+    else if (!r)
+        code = nothing_offered(c, chk, k);
+    else
+        code = offer_and_run(c, k, r, &o);
     nx_check_free(chk);
+    return code;
+}
+
+int cmd_core(struct cli *c, int argc, char **argv)
+{
+    struct update_opts o;
+    int code = update_args("core", argc, argv, &o, NULL);
+    if (code != 0)
+        return code;
+    return cli_update_component(c, "core", o.to, o.allow_downgrade, o.allow_major);
+}
+
+/* A plugin's slug (docs/releases.md): 1-64 of a-z 0-9 _ -, starting with
+ * a letter or digit. */
+static int slug_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n &&
+           s[0] != '_' && s[0] != '-';
+}
+
+int cmd_plugin(struct cli *c, int argc, char **argv)
+{
+    struct update_opts o;
+    const char *slug = strncmp(argv[0], "plugin:", 7) == 0 ? argv[0] + 7 : NULL;
+    const char *pos = NULL;
+    int code = update_args("plugin", argc, argv, &o, slug ? NULL : &pos);
+    if (code != 0)
+        return code;
+    if (!slug)
+        slug = pos;
+    if (!slug || !*slug) {
+        fprintf(stderr, "nexo-update: plugin: which plugin? (plugin SLUG, or plugin:SLUG)\n");
+        return NX_EXIT_USAGE;
+    }
+    if (!slug_ok(slug)) {
+        fprintf(stderr, "nexo-update: plugin: '%s' is not a plugin slug (1 to 64 of a-z, 0-9, "
+                "'_' and '-', starting with a letter or digit)\n", slug);
+        return NX_EXIT_USAGE;
+    }
+    char *component = nx_xasprintf("plugin:%s", slug);
+    code = cli_update_component(c, component, o.to, o.allow_downgrade, o.allow_major);
+    free(component);
     return code;
 }

@@ -3,7 +3,11 @@
  * (PIPELINES/rollback.ini): a backup of the current state first, then the
  * restore step (database and staged files), replace_files, the
  * rollback.after hooks, cache clear — an update of its own, undone step
- * by step if it fails. */
+ * by step if it fails.
+ *
+ * The rollback runs as the backup's component: for core the managed
+ * paths, for plugin:SLUG that plugin's folder (the steps learn it from
+ * the fact component_dir) — and the database either way. */
 #include "backupstore.h"
 #include "cli.h"
 #include "phpver.h"
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int args(int argc, char **argv, const char **to)
 {
@@ -47,9 +52,32 @@ static const nx_backup *pick_default(const nx_backup_list *l)
     return NULL;
 }
 
-static char *disk_version(const nx_config *cfg)
+/* "core", or the slug of "plugin:SLUG" (valid: docs/releases.md); NULL
+ * for anything else. */
+static const char *slug_of(const char *component, int *is_core)
 {
-    char *file = nx_path_join(nx_config_get(cfg, "site", "root"), "core/version.php");
+    *is_core = component && strcmp(component, "core") == 0;
+    if (!component || strncmp(component, "plugin:", 7) != 0)
+        return NULL;
+    const char *s = component + 7;
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n ||
+        s[0] == '_' || s[0] == '-')
+        return NULL;
+    return s;
+}
+
+/* The version on disk of core (slug NULL) or of a plugin; NULL when none. */
+static char *disk_version(const nx_config *cfg, const char *slug)
+{
+    char *rel = slug ? nx_xasprintf("modules/plugins/%s/version.php", slug)
+                     : nx_xstrdup("core/version.php");
+    char *file = nx_path_join(nx_config_get(cfg, "site", "root"), rel);
+    free(rel);
+    if (slug && access(file, F_OK) != 0) {
+        free(file);
+        return NULL;
+    }
     nx_err e;
     json_t *v = nx_phpver_load(file, &e);
     free(file);
@@ -64,14 +92,19 @@ static const char *or_q(const char *s)
     return s && *s ? s : "?";
 }
 
-static void describe(const nx_backup *b, const char *now)
+static void describe(const nx_backup *b, const char *now, const char *slug)
 {
     printf("Backup:   %s\n", b->path);
     printf("          taken %s before update %s (%s %s -> %s)\n", or_q(b->created_at),
            or_q(b->update_id), or_q(b->component), or_q(b->from_version),
            or_q(b->to_version));
-    printf("Restores: the managed files and the database as they were then: %s %s -> %s\n",
-           or_q(b->component), now ? now : "?", or_q(b->from_version));
+    if (!slug)
+        printf("Restores: the managed files and the database as they were then: %s %s -> %s\n",
+               or_q(b->component), now ? now : "?", or_q(b->from_version));
+    else
+        printf("Restores: the plugin's folder modules/plugins/%s and the database as they were "
+               "then: %s %s -> %s\n", slug, b->component, now ? now : "not installed",
+               b->from_version ? b->from_version : "not installed");
     if (json_is_object(json_object_get(b->meta, "database")))
         printf("Warning:  changes made to the database since %s are lost (update history "
                "is kept).\n", or_q(b->created_at));
@@ -113,17 +146,26 @@ int cmd_rollback(struct cli *c, int argc, char **argv)
                "backup ('nexo-update backups verify %s')", b->path, b->name);
         goto out;
     }
-    if (!b->component || strcmp(b->component, "core") != 0) {
-        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s is a backup of %s: this build rolls back "
-               "core updates only", b->path, or_q(b->component));
+    int is_core;
+    const char *slug = slug_of(b->component, &is_core);
+    if (!is_core && !slug) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s is a backup of %s: only backups of core "
+               "and of plugins (plugin:SLUG) can be rolled back", b->path,
+               or_q(b->component));
         goto out;
     }
-    now = disk_version(cfg);
-    describe(b, now);
+    now = disk_version(cfg, slug);
+    describe(b, now, slug);
     fflush(stdout);
     if (!c->dry_run) {
-        char *q = nx_xasprintf("Roll the site %s back to %s from this backup?",
-                               nx_config_get(cfg, "site", "root"), or_q(b->from_version));
+        const char *root = nx_config_get(cfg, "site", "root");
+        char *q = !slug ? nx_xasprintf("Roll the site %s back to %s from this backup?", root,
+                                       or_q(b->from_version))
+                  : b->from_version
+                      ? nx_xasprintf("Roll %s on the site %s back to %s from this backup?",
+                                     b->component, root, b->from_version)
+                      : nx_xasprintf("Remove %s from the site %s (update %s installed it)?",
+                                     b->component, root, or_q(b->update_id));
         int ok = cli_confirm(c, q);
         free(q);
         if (ok <= 0) {

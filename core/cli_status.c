@@ -1,4 +1,6 @@
-/* nexo-update status */
+/* nexo-update status: versions on disk and in the database (core and
+ * each installed plugin: plugin:SLUG rows of system_versions), maintenance
+ * mode, the lock, an interrupted update. */
 #include "cli.h"
 #include "journal.h"
 #include "lock.h"
@@ -26,6 +28,11 @@ static json_t *version_of(const char *file)
     return out;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static json_t *plugins(const char *root)
 {
     json_t *arr = json_array();
@@ -45,7 +52,8 @@ static json_t *plugins(const char *root)
         names[n++] = nx_xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, (int (*)(const void *, const void *))strcmp);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; i < n; i++) {
         char *f = nx_xasprintf("%s/%s/version.php", dir, names[i]);
         json_t *v = version_of(f);
@@ -207,6 +215,23 @@ static void print_db(json_t *s)
         printf("database:     %s %s (registered)\n", k, json_string_value(v));
 }
 
+/* Each plugin gets "registered": the newest plugin:SLUG version in the
+ * database (null when none, absent when the database cannot be read). */
+static void plugins_registered(json_t *plugins, json_t *db)
+{
+    json_t *v = json_object_get(db, "versions");
+    if (!json_is_object(v))
+        return;
+    size_t i;
+    json_t *p;
+    json_array_foreach(plugins, i, p) {
+        char *name = nx_xasprintf("plugin:%s", json_string_value(json_object_get(p, "slug")));
+        json_t *reg = json_object_get(v, name);
+        json_object_set_new(p, "registered", reg ? json_incref(reg) : json_null());
+        free(name);
+    }
+}
+
 static void print_text(json_t *s)
 {
     json_t *core = json_object_get(s, "core");
@@ -221,8 +246,14 @@ static void print_text(json_t *s)
     json_array_foreach(json_object_get(s, "plugins"), i, p) {
         const char *v = json_string_value(json_object_get(p, "version"));
         const char *pe = json_string_value(json_object_get(p, "error"));
-        printf("plugin:       %s %s\n", json_string_value(json_object_get(p, "slug")),
-               v ? v : pe ? pe : "(no version.php)");
+        json_t *reg = json_object_get(p, "registered");
+        char db[160] = "";
+        if (json_is_string(reg))
+            snprintf(db, sizeof db, " (database: %s)", json_string_value(reg));
+        else if (reg)
+            snprintf(db, sizeof db, " (database: not registered)");
+        printf("plugin:       %s %s%s\n", json_string_value(json_object_get(p, "slug")),
+               v ? v : pe ? pe : "(no version.php)", db);
     }
     print_db(s);
     json_t *m = json_object_get(s, "maintenance");
@@ -302,7 +333,9 @@ int cmd_status(struct cli *c, int argc, char **argv)
                           nx_config_file(cfg), "root", root, "state_dir", state, "core",
                           version_of(corefile), "plugins", plugins(root), "maintenance",
                           maintenance(root), "lock", lock, "interrupted", interrupted(state));
-    json_object_set_new(s, "database", db_versions(c, cfg));
+    json_t *db = db_versions(c, cfg);
+    plugins_registered(json_object_get(s, "plugins"), db);
+    json_object_set_new(s, "database", db);
     free(corefile);
     if (c->out.json)
         cli_print_json(s);

@@ -39,8 +39,16 @@ static const struct cmd CMDS[] = {
       "A version not newer than the installed one is refused unless --to names it\n"
       "and --allow-downgrade is given. With -n: print the offer (version, size,\n"
       "sha256, URL, signature, changelog) and plan the pipeline, changing nothing." },
-    { "plugin", not_yet, "plugin SLUG [--to VERSION]   (also plugin:SLUG)",
-      "Update (or install) one plugin through the plugin pipeline." },
+    { "plugin", cmd_plugin,
+      "plugin SLUG [--to VERSION] [--allow-downgrade] [--allow-major]   (also plugin:SLUG)",
+      "Update one plugin (ROOT/modules/plugins/SLUG) to the newest allowed release\n"
+      "(or VERSION) through the plugin pipeline (PIPELINES/plugin.ini): download,\n"
+      "verify, stage, backup of the plugin's folder and the database, the plugin's\n"
+      "own migrations (database/upgrades), swap of its folder, its version\n"
+      "registered as plugin:SLUG. A plugin not installed yet is installed: its\n"
+      "files into modules/plugins/SLUG/, its database/schema/install.xml.\n"
+      "Confirmation, -n, --json, --to, --allow-downgrade and --allow-major as for\n"
+      "core; 'rollback --to <its update id>' puts the plugin back." },
     { "all", not_yet, "all",
       "Core, then every plugin with an update, in dependency order; each is its\n"
       "own update with its own rollback. Exit code: the worst outcome." },

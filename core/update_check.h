@@ -51,7 +51,8 @@ typedef struct nx_release {
 typedef struct nx_component {
     char *name;           /* "core" | "plugin:SLUG" */
     char *slug;           /* NULL for core */
-    char *installed;      /* version on disk */
+    char *installed;      /* version on disk; NULL: a plugin not installed
+                             yet, asked about by name (nx_check_run's only) */
     char *file;           /* its version.php */
     json_t *requires;     /* plugins: its version.php 'requires' object, or NULL */
     json_t *dependencies; /* plugins: its version.php 'dependencies' object, or NULL */
@@ -75,8 +76,10 @@ typedef struct nx_check {
 } nx_check;
 
 /* Ask the source configured in cfg. `only`: NULL for core and every
- * installed plugin, or one component name ("core") to ask about that
- * one alone (the others are still read from disk for the requirements).
+ * installed plugin, or one component name ("core", "plugin:SLUG") to ask
+ * about that one alone (the others are still read from disk for the
+ * requirements); a plugin named there that is not installed is asked
+ * about too, with installed NULL.
  * NULL with e naming the URL or file on any failure. */
 nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only, nx_err *e);
 /* The same with `force`: a release whose only problems are conflicts

@@ -106,12 +106,18 @@ static const char *component_dir(const struct nexo_host *h, nexo_ctx *c)
     return d && *d ? d : NULL;
 }
 
-/* A plugin's path that does not exist: nothing to migrate (logged). */
+/* A plugin's path that does not exist: nothing to migrate (logged). In a
+ * dry run nothing is staged: the installed plugin's files are all there
+ * is to plan with. */
 static int plugin_has_none(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     if (!component_dir(h, c) || access(path, F_OK) == 0)
         return 0;
-    h->log(c, NEXO_LOG_INFO, "%s: not in the plugin: nothing to migrate", path);
+    if (h->shared_get(c, "staging_dir"))
+        h->log(c, NEXO_LOG_INFO, "%s: not in the plugin: nothing to migrate", path);
+    else
+        h->log(c, NEXO_LOG_INFO, "%s: not there (the package is staged only when the update "
+               "runs): nothing planned", path);
     return 1;
 }
 
@@ -280,6 +286,14 @@ static int m_plan(const struct nexo_host *h, nexo_ctx *c)
 {
     struct plan p;
     int rc = load_plan(h, c, &p);
+    if (rc == NEXO_ENOTFOUND && component_dir(h, c) && !h->shared_get(c, "staging_dir")) {
+        /* a plugin's new migrations come with its package, which a dry
+         * run does not stage: the installed ones cannot plan the path */
+        h->log(c, NEXO_LOG_INFO, "%s; the new release's migrations come with its package, "
+               "which is staged only when the update runs: not planned", h->errmsg(c));
+        plan_free(&p);
+        return 0;
+    }
     struct nexo_db *db = rc ? NULL : h->db(c);
     if (!rc && !db)
         rc = NEXO_EDB;
