@@ -10,10 +10,11 @@
 #   plugin release: its requires.nexosupport (demo 1.1.0), its dependencies
 #                 (wiki 1.1.0: out of range; wiki 1.2.0: not installed);
 #                 an installed plugin's dependencies on it (forum 3.0.0).
-# `core --to V` refuses an incompatible V naming plugin, range and installed
-# version (exit 1, site untouched), and a V with only php unmet; `core`
-# installs the newest compatible release; once the plugin is updated by
-# hand the conflict is gone. (Force: tests/unit/test_check_force.c.)
+# `core --to V` and `plugin SLUG --to V` refuse an incompatible V naming
+# plugin, range and installed version (exit 1, site untouched), `core --to
+# V` a V with only php unmet; `core` and `plugin forum` install the newest
+# compatible release; once forum is updated core 1.3.0's conflict is gone.
+# (Force: tests/unit/test_check_force.c.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -194,6 +195,18 @@ check "... naming the plugin, the range and the installed version" \
 run -y core --to 1.0.5
 check "core --to 1.0.5 (only php unmet): refused, exit 1 (got $rc)" test "$rc" = 1
 check "... naming php" has "core 1.0.5: the site does not meet its requirements: php >=99.0 (the site's php is 8.2.7)" "$T/err"
+run -y plugin wiki --to 1.1.0
+check "plugin wiki --to 1.1.0: refused, exit 1 (got $rc)" test "$rc" = 1
+check "... naming its dependency, the range and the installed version" \
+    has "plugin:wiki 1.1.0: the site does not meet its requirements: $MSG_DEP" "$T/err"
+run -y plugin forum --to 3.0.0
+check "plugin forum --to 3.0.0: refused, exit 1 (got $rc)" test "$rc" = 1
+check "... naming the plugin that depends on it, the range and its version" \
+    has "plugin:forum 3.0.0: the site does not meet its requirements: $MSG_C" "$T/err"
+run -y plugin demo --to 1.1.0
+check "plugin demo --to 1.1.0: refused, exit 1 (got $rc)" test "$rc" = 1
+check "... naming the core range and the installed core" \
+    has "plugin:demo 1.1.0: the site does not meet its requirements: $MSG_CORE" "$T/err"
 check "the refusals changed nothing" site_same before
 check "the refusals left the site clean" site_clean
 check "the refusals wrote no update history" \
@@ -210,8 +223,9 @@ check "core: plugins untouched" \
     bash -c "grep -q \"'2.0.0'\" '$P/forum/version.php' && grep -q \"'1.0.0'\" '$P/wiki/version.php'"
 
 # ---- the conflict goes when the plugin does --------------------------------------
-compat_installed forum 2.1.0 "    'requires' => ['nexosupport' => '>=1.0.0'],
-"
+run -q -y plugin forum
+check "plugin forum: the newest compatible release, 2.1.0 (exit $rc)" \
+    bash -c "test $rc = 0 && grep -q \"'version' => '2.1.0'\" '$P/forum/version.php'"
 run check
 check "forum 2.1.0 installed: core 1.3.0 offered, wiki 1.1.0 too (exit $rc)" \
     bash -c "test $rc = 100 && grep -qx 'core 1.1.0 -> 1.3.0' '$T/out' && grep -qx 'plugin:wiki 1.0.0 -> 1.1.0' '$T/out'"
