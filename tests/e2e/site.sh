@@ -140,3 +140,98 @@ site_history_outcome() {
         db_sql "SELECT outcome FROM update_history ORDER BY id DESC LIMIT 1"
     fi
 }
+
+# ---- plugins (tests/e2e/plugin.sh) -------------------------------------------
+#   site_plugin_release SLUG V DIR
+#       plugin SLUG's release V as a source tree in DIR (the plugin's own
+#       folder): version.php (requires nexosupport >=1.0.0), lib/SLUG.php,
+#       a file only in V, database/schema/install.xml (version 1.0.0: tables
+#       SLUG_posts and SLUG_log) and the upgrades up to V:
+#       upgrade_1.0.0_1.1.0.xml creates SLUG_topics, upgrade_1.1.0_1.2.0.xml
+#       adds SLUG_posts.topic_id; the install file and each upgrade write a
+#       row of their own into SLUG_log (step = install_1.0.0,
+#       upgrade_1.0.0_1.1.0, upgrade_1.1.0_1.2.0).
+#   site_pack_plugin SLUG V...
+#       after site_setup: packs and signs those releases with nexo-release
+#       into $T/repo (sources kept in $T/src/plugin-SLUG-V).
+site_plugin_release() {
+    local slug=$1 v=$2 dir=$3
+    mkdir -p "$dir/lib" "$dir/database/schema" "$dir/database/upgrades"
+    printf "<?php\n// plugin %s\nreturn [\n    'version' => '%s',\n    'requires' => ['nexosupport' => '>=1.0.0'],\n];\n" \
+        "$slug" "$v" > "$dir/version.php"
+    printf "<?php // %s %s\n" "$slug" "$v" > "$dir/lib/$slug.php"
+    echo "only in $slug $v" > "$dir/only-$v.txt"
+    cat > "$dir/database/schema/install.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<install version="1.0.0">
+    <description>$slug 1.0.0</description>
+    <database>
+        <create_table name="${slug}_posts">
+            <columns>
+                <column name="id" type="INT UNSIGNED" autoincrement="true" primary="true"/>
+                <column name="title" type="VARCHAR" length="200" null="false"/>
+            </columns>
+        </create_table>
+        <create_table name="${slug}_log">
+            <columns>
+                <column name="id" type="INT UNSIGNED" autoincrement="true" primary="true"/>
+                <column name="step" type="VARCHAR" length="64" null="false"/>
+            </columns>
+        </create_table>
+    </database>
+    <data>
+        <insert table="${slug}_log">
+            <row><step>install_1.0.0</step></row>
+        </insert>
+    </data>
+</install>
+XML
+    if [ "$(printf '%s\n1.1.0\n' "$v" | sort -V | head -n 1)" = 1.1.0 ]; then
+        cat > "$dir/database/upgrades/upgrade_1.0.0_1.1.0.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<upgrade from="1.0.0" to="1.1.0">
+    <description>$slug topics</description>
+    <database>
+        <create_table name="${slug}_topics">
+            <columns>
+                <column name="id" type="INT UNSIGNED" autoincrement="true" primary="true"/>
+                <column name="name" type="VARCHAR" length="100" null="false"/>
+            </columns>
+        </create_table>
+    </database>
+    <data>
+        <insert table="${slug}_log">
+            <row><step>upgrade_1.0.0_1.1.0</step></row>
+        </insert>
+    </data>
+</upgrade>
+XML
+    fi
+    if [ "$(printf '%s\n1.2.0\n' "$v" | sort -V | head -n 1)" = 1.2.0 ]; then
+        cat > "$dir/database/upgrades/upgrade_1.1.0_1.2.0.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<upgrade from="1.1.0" to="1.2.0">
+    <description>$slug posts belong to topics</description>
+    <database>
+        <modify_table name="${slug}_posts">
+            <add_column name="topic_id" type="INT UNSIGNED"/>
+        </modify_table>
+    </database>
+    <data>
+        <insert table="${slug}_log">
+            <row><step>upgrade_1.1.0_1.2.0</step></row>
+        </insert>
+    </data>
+</upgrade>
+XML
+    fi
+}
+
+site_pack_plugin() {
+    local slug=$1 v; shift
+    for v in "$@"; do
+        site_plugin_release "$slug" "$v" "$T/src/plugin-$slug-$v"
+        "$REL" -q pack --component "plugin:$slug" --src "$T/src/plugin-$slug-$v" \
+            --key "$T/keys/vendor.key" --repo "$T/repo"
+    done
+}
