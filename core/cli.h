@@ -32,10 +32,18 @@ void cli_print_json(json_t *doc);
  * show it, confirm (a MAJOR change again, unless allow_major), run it (-n:
  * plan it). A plugin not installed yet is installed. Returns the exit
  * code (contracts §2). core/cli_check.c. */
-int cli_update_component(struct cli *c, const char *component, const char *to,
-                         int allow_downgrade, int allow_major);
+struct update_opts {
+    const char *to;          /* --to VERSION, or NULL: the newest allowed */
+    int allow_downgrade;     /* --allow-downgrade (with --to) */
+    int allow_major;         /* --allow-major: a MAJOR change without asking */
+    int force;               /* --force: conflicts with installed core/plugins
+                                do not stop the update (never trust, never php
+                                or database requirements) */
+};
+int cli_update_component(struct cli *c, const char *component, const struct update_opts *o);
 
 int cmd_plugin(struct cli *c, int argc, char **argv);    /* cli_check.c */
+int cmd_all(struct cli *c, int argc, char **argv);       /* cli_all.c */
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_pipeline(struct cli *c, int argc, char **argv);
 int cmd_history(struct cli *c, int argc, char **argv);

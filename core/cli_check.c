@@ -26,13 +26,13 @@ static void print_notes(const struct cli *c, const nx_check *chk)
         nx_log(&c->out, NEXO_LOG_INFO, NULL, "note: %s", json_string_value(n));
 }
 
-static nx_check *run_check(struct cli *c, const char *only)
+static nx_check *run_check(struct cli *c, const char *only, int force)
 {
     nx_config *cfg = cli_config(c);
     if (!cfg)
         return NULL;
     nx_err e;
-    nx_check *chk = nx_check_run(&c->out, cfg, only, &e);
+    nx_check *chk = nx_check_run_force(&c->out, cfg, only, force, &e);
     if (!chk)
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
     else
@@ -133,7 +133,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
     int code = check_args(argc, argv);
     if (code != 0)
         return code;
-    nx_check *chk = run_check(c, NULL);
+    nx_check *chk = run_check(c, NULL, 0);
     if (!chk)
         return NX_EXIT_FAILED;
     json_t *updates = json_array(), *not_offered = json_array();
@@ -287,7 +287,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
         fprintf(stderr, "nexo-update: list: unexpected '%s'\n", argv[1]);
         return NX_EXIT_USAGE;
     }
-    nx_check *chk = run_check(c, NULL);
+    nx_check *chk = run_check(c, NULL, 0);
     if (!chk)
         return NX_EXIT_FAILED;
     if (c->out.json) {
@@ -306,12 +306,6 @@ int cmd_list(struct cli *c, int argc, char **argv)
 
 /* ---- core, plugin SLUG: one component's update ---------------------------- */
 
-struct update_opts {
-    const char *to;
-    int allow_downgrade;
-    int allow_major;
-};
-
 /* The installed version as shown; a plugin not installed yet has none. */
 static const char *shown_installed(const nx_component *k)
 {
@@ -329,6 +323,8 @@ static int update_args(const char *cmd, int argc, char **argv, struct update_opt
             o->allow_downgrade = 1;
         else if (strcmp(argv[i], "--allow-major") == 0)
             o->allow_major = 1;
+        else if (strcmp(argv[i], "--force") == 0)
+            o->force = 1;
         else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
             o->to = argv[++i];
         else if (strncmp(argv[i], "--to=", 5) == 0)
@@ -545,12 +541,20 @@ static int nothing_offered(struct cli *c, const nx_check *chk, const nx_componen
     return NX_EXIT_OK;
 }
 
-int cli_update_component(struct cli *c, const char *component, const char *to,
-                         int allow_downgrade, int allow_major)
+/* --force: say which conflicts with what is installed are overridden. */
+static void warn_forced(struct cli *c, const nx_component *k, const nx_release *r)
 {
-    struct update_opts o = { .to = to, .allow_downgrade = allow_downgrade,
-                             .allow_major = allow_major };
-    nx_check *chk = run_check(c, component);
+    size_t i;
+    json_t *cf;
+    json_array_foreach(r->conflicts, i, cf)
+        nx_log(&c->out, NEXO_LOG_WARN, NULL, "%s %s: overridden by --force: %s", k->name,
+               r->version, json_string_value(json_object_get(cf, "message")));
+}
+
+int cli_update_component(struct cli *c, const char *component, const struct update_opts *opts)
+{
+    struct update_opts o = *opts;
+    nx_check *chk = run_check(c, component, o.force);
     if (!chk)
         return NX_EXIT_FAILED;
     const nx_component *k = nx_check_find(chk, component);
@@ -569,8 +573,11 @@ int cli_update_component(struct cli *c, const char *component, const char *to,
         code = NX_EXIT_FAILED;
     else if (!r)
         code = nothing_offered(c, chk, k);
-    else
+    else {
+        if (o.force)
+            warn_forced(c, k, r);
         code = offer_and_run(c, k, r, &o);
+    }
     nx_check_free(chk);
     return code;
 }
@@ -581,7 +588,7 @@ int cmd_core(struct cli *c, int argc, char **argv)
     int code = update_args("core", argc, argv, &o, NULL);
     if (code != 0)
         return code;
-    return cli_update_component(c, "core", o.to, o.allow_downgrade, o.allow_major);
+    return cli_update_component(c, "core", &o);
 }
 
 /* A plugin's slug (docs/releases.md): 1-64 of a-z 0-9 _ -, starting with
@@ -613,7 +620,7 @@ int cmd_plugin(struct cli *c, int argc, char **argv)
         return NX_EXIT_USAGE;
     }
     char *component = nx_xasprintf("plugin:%s", slug);
-    code = cli_update_component(c, component, o.to, o.allow_downgrade, o.allow_major);
+    code = cli_update_component(c, component, &o);
     free(component);
     return code;
 }

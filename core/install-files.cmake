@@ -1,7 +1,9 @@
 # Runs at install time (cmake --install): writes the example configuration,
 # the default pipelines and the pkg-config file for the prefix actually
 # installed to (CMAKE_INSTALL_PREFIX here is the --prefix given).
-set(P "${CMAKE_INSTALL_PREFIX}")
+# (a relative --prefix is taken from the current folder: the generated
+# files name absolute paths)
+get_filename_component(P "${CMAKE_INSTALL_PREFIX}" ABSOLUTE)
 include("${NX_SRC}/core/nexo-paths.cmake")
 
 set(gen "${NX_BIN}/install-gen")

@@ -32,26 +32,42 @@ static const struct cmd CMDS[] = {
     { "list", cmd_list, "list",
       "Like check, with details of every newer release: version, size, release\n"
       "date, sha256, URL, changelog, requirements and which are not met." },
-    { "core", cmd_core, "core [--to VERSION] [--allow-downgrade] [--allow-major]",
+    { "core", cmd_core, "core [--to VERSION] [--allow-downgrade] [--allow-major] [--force]",
       "Update core to the newest allowed release (or VERSION) through the core\n"
       "pipeline (PIPELINES/core.ini). Asks for confirmation (-y to skip); a MAJOR\n"
       "version change asks again (--allow-major to confirm it without a terminal).\n"
       "A version not newer than the installed one is refused unless --to names it\n"
-      "and --allow-downgrade is given. With -n: print the offer (version, size,\n"
-      "sha256, URL, signature, changelog) and plan the pipeline, changing nothing." },
+      "and --allow-downgrade is given. A release that conflicts with an installed\n"
+      "plugin (its compatibility.plugins, the plugin's requires.nexosupport) is\n"
+      "refused naming the plugin, the range and the installed version; --force\n"
+      "overrides that check only (never signatures, checksums, php or database).\n"
+      "With -n: print the offer (version, size, sha256, URL, signature, changelog)\n"
+      "and plan the pipeline, changing nothing." },
     { "plugin", cmd_plugin,
-      "plugin SLUG [--to VERSION] [--allow-downgrade] [--allow-major]   (also plugin:SLUG)",
+      "plugin SLUG [--to VERSION] [--allow-downgrade] [--allow-major] [--force]\n"
+      "       (also plugin:SLUG)",
       "Update one plugin (ROOT/modules/plugins/SLUG) to the newest allowed release\n"
       "(or VERSION) through the plugin pipeline (PIPELINES/plugin.ini): download,\n"
       "verify, stage, backup of the plugin's folder and the database, the plugin's\n"
       "own migrations (database/upgrades), swap of its folder, its version\n"
       "registered as plugin:SLUG. A plugin not installed yet is installed: its\n"
       "files into modules/plugins/SLUG/, its database/schema/install.xml.\n"
-      "Confirmation, -n, --json, --to, --allow-downgrade and --allow-major as for\n"
-      "core; 'rollback --to <its update id>' puts the plugin back." },
-    { "all", not_yet, "all",
-      "Core, then every plugin with an update, in dependency order; each is its\n"
-      "own update with its own rollback. Exit code: the worst outcome." },
+      "The release's requires (nexosupport) and dependencies (other plugins), and\n"
+      "the installed plugins that depend on this one, are checked first; --force\n"
+      "overrides that check only. A package may bring upgrade steps of its own\n"
+      "(nexo-steps.ini; docs/plugin-authors.md). Confirmation, -n, --json, --to,\n"
+      "--allow-downgrade and --allow-major as for core; 'rollback --to <its update\n"
+      "id>' puts the plugin back." },
+    { "all", cmd_all, "all [--force] [--allow-major]",
+      "Core first, then every installed plugin with an update, each after the\n"
+      "plugins it depends on. Each is its own update with its own rollback: a\n"
+      "failure of one does not undo the others that succeeded. Before each plugin\n"
+      "the update source is asked again: a plugin whose update is no longer\n"
+      "allowed (e.g. it needs a dependency whose update just failed) is skipped,\n"
+      "saying why. One confirmation for the plan (-y to skip); -n shows the plan\n"
+      "and plans each update. Prints a summary (--json: {updates: [{component,\n"
+      "from, to, outcome, exit, reason}], exit}). Exit code: the worst outcome\n"
+      "(4, then 3, 1, 5); an exit 4 stops the run." },
     { "update-db", cmd_update_db, "update-db",
       "The files on disk (ROOT/core/version.php) are newer than the newest core\n"
       "version in the database's system_versions (a release copied by hand): run\n"

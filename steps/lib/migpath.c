@@ -295,6 +295,20 @@ static int find(struct graph *g, const nx_semver *vf, const char *from, const nx
         return -1;
     size_t s = node_index(g, vf), t = node_index(g, vt);
     size_t *dist = distances(g, t);
+    int inside = 0; /* a file that starts and ends between from and to */
+    for (size_t k = 0; k < g->ne; k++)
+        if (g->edges[k].ia >= s && g->edges[k].ib <= t)
+            inside = 1;
+    if (dist[s] == NO_DIST && !inside) {
+        /* no file at all between the two versions: the schema does not
+         * change from one to the other (a release without migrations) */
+        free(dist);
+        out->n = 0;
+        out->files = nx_xcalloc(1, sizeof *out->files);
+        out->versions = nx_xcalloc(2, sizeof *out->versions);
+        out->versions[0] = nx_xstrdup(from);
+        return 0;
+    }
     if (dist[s] == NO_DIST) {
         char *list = reachable(g, s);
         nx_seterr(e, "no migration path from %s to %s in %s (reachable from %s: %s)", from, to,

@@ -25,77 +25,9 @@ mkdir -p "$T/fx" "$T/pipelines"
 export NX_TEST_LOADED="$T/loaded"
 
 # ---- the module, built out of tree ------------------------------------------
-cat > "$T/ctor_step.c" <<'CSRC'
-/* A plugin's own step: run creates DIR/own.applied, undo removes it and
- * logs it; its constructor notes in $NX_TEST_LOADED that it was loaded. */
-#include <nexo/step.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-__attribute__((constructor)) static void loaded(void)
-{
-    const char *f = getenv("NX_TEST_LOADED");
-    int fd = f ? open(f, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
-    if (fd >= 0) {
-        if (write(fd, "loaded\n", 7) != 7)
-            _exit(99);
-        close(fd);
-    }
-}
-
-static const struct nexo_setting settings[] = {
-    { "dir", NULL, NEXO_SETTING_REQUIRED, "folder for its effects" },
-    { NULL, NULL, 0, NULL },
-};
-
-static void path(const struct nexo_host *h, nexo_ctx *c, const char *name, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s/%s", h->setting(c, "dir"), name);
-}
-
-static int run(const struct nexo_host *h, nexo_ctx *c)
-{
-    char p[4096];
-    int rc = h->state_set(c, "applied", "1");
-    path(h, c, "own.applied", p, sizeof p);
-    int fd = rc ? -1 : open(p, O_WRONLY | O_CREAT, 0600);
-    if (!rc && fd < 0)
-        return h->fail(c, NEXO_EIO, "%s: cannot create", p);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-static int undo(const struct nexo_host *h, nexo_ctx *c)
-{
-    char p[4096], l[4096];
-    path(h, c, "own.applied", p, sizeof p);
-    path(h, c, "own.log", l, sizeof l);
-    if (unlink(p) == 0) {
-        FILE *f = fopen(l, "a");
-        if (!f)
-            return h->fail(c, NEXO_EIO, "%s: cannot write", l);
-        fprintf(f, "undo%s\n", strcmp(h->info(c, "recovering"), "1") == 0 ? " recovering" : "");
-        fclose(f);
-    }
-    return 0;
-}
-
-NEXO_STEP_MODULE = {
-    NEXO_STEP_HEADER,
-    .name = "ctor_step",
-    .version = "1.0.0",
-    .summary = "a package's own step (test)",
-    .settings = settings,
-    .run = run,
-    .undo = undo,
-};
-CSRC
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
-cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags nexo-update) -c -o "$T/ctor_step.o" "$T/ctor_step.c"
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags nexo-update) -c -o "$T/ctor_step.o" \
+    "$here/../fixtures/ctor_step.c"
 # shellcheck disable=SC2046
 cc -o "$T/ctor_step.so" "$T/ctor_step.o" $(pkg-config --variable=step_ldflags nexo-update)
 check "the module builds out of tree with pkg-config" [ -f "$T/ctor_step.so" ]

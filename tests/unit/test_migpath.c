@@ -170,9 +170,23 @@ END_TEST
 
 START_TEST(test_only_backwards_files)
 {
+    /* files that do not go forward are no migrations: none lies between
+     * 1.0.0 and 1.1.0, so the schema does not change */
     mig("1.1.0", "1.0.0");
     mig("1.0.0", "1.0.0");
-    expect_error("1.0.0", "1.1.0", "(reachable from 1.0.0: none)");
+    expect_path("1.0.0", "1.1.0", "1.0.0");
+}
+END_TEST
+
+START_TEST(test_no_file_between_is_no_change)
+{
+    /* a release without schema changes needs no migration file */
+    chain("1.0.0 1.1.0 1.2.0");
+    expect_path("1.2.0", "1.3.0", "1.2.0");
+    expect_path("1.2.0", "2.0.0", "1.2.0");
+    /* but a file inside the interval that the path cannot reach is an error */
+    mig("1.3.0", "1.4.0");
+    expect_error("1.2.0", "1.4.0", "(reachable from 1.2.0: none)");
 }
 END_TEST
 
@@ -341,6 +355,7 @@ static Suite *migpath_suite(void)
     tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_only_backwards_files);
+    tcase_add_test(tc, test_no_file_between_is_no_change);
     tcase_add_test(tc, test_no_path_names_reachable);
     tcase_add_test(tc, test_no_path_past_target);
     tcase_add_test(tc, test_from_equals_to);
