@@ -55,11 +55,13 @@ static const char *h_config(nexo_ctx *c, const char *section, const char *key)
     return nx_config_get(c->run->cfg, section, key);
 }
 
-/* A plugin's slug: [a-z0-9_-], 1 to 64 characters (contracts §7). */
+/* A plugin's slug (docs/releases.md): 1-64 of a-z 0-9 _ -, starting with
+ * a letter or digit. */
 static int slug_ok(const char *s)
 {
     size_t n = strlen(s);
-    return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+    return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n &&
+           s[0] != '_' && s[0] != '-';
 }
 
 /* Facts derived from the component: "slug" (plugin:SLUG; NULL for core)

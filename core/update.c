@@ -77,8 +77,9 @@ static void outcome_line(const nx_out *out, const char *id, const struct nx_upda
 {
     char vers[256] = "";
     if (req->from || req->to)
-        snprintf(vers, sizeof vers, req->from ? " %s -> %s" : " %.0snew install of %s",
-                 req->from ? req->from : "", req->to ? req->to : "?");
+        snprintf(vers, sizeof vers,
+                 !req->from ? " %.0snew install of %s" : " %s -> %s",
+                 req->from ? req->from : "", req->to ? req->to : "(not installed)");
     const char *what = code == NX_EXIT_OK ? "succeeded"
                        : code == NX_EXIT_FAILED ? "failed before anything was changed"
                        : code == NX_EXIT_ROLLED_BACK ? "failed and was rolled back completely"
