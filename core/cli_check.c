@@ -11,13 +11,6 @@
 
 #define CHANGELOG_LINES 10 /* of each changelog, in `core -n` */
 
-static int not_yet(const char *what)
-{
-    fprintf(stderr, "nexo-update: '%s' is not available yet in this build (%s)\n", what,
-            NX_VERSION);
-    return NX_EXIT_FAILED;
-}
-
 static void print_notes(const struct cli *c, const nx_check *chk)
 {
     size_t i;
@@ -114,13 +107,17 @@ static void not_offered_json(const nx_component *k, json_t *arr)
     }
 }
 
-static int check_args(int argc, char **argv)
+static int check_args(int argc, char **argv, int *notify, int *apply_auto)
 {
+    *notify = *apply_auto = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--notify") == 0 || strcmp(argv[i], "--apply-auto") == 0) {
-            char what[64];
-            snprintf(what, sizeof what, "check %s", argv[i]);
-            return not_yet(what);
+        if (strcmp(argv[i], "--notify") == 0) {
+            *notify = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--apply-auto") == 0) {
+            *apply_auto = 1;
+            continue;
         }
         fprintf(stderr, "nexo-update: check: unexpected '%s'\n", argv[i]);
         return NX_EXIT_USAGE;
@@ -130,7 +127,8 @@ static int check_args(int argc, char **argv)
 
 int cmd_check(struct cli *c, int argc, char **argv)
 {
-    int code = check_args(argc, argv);
+    int notify, apply_auto;
+    int code = check_args(argc, argv, &notify, &apply_auto);
     if (code != 0)
         return code;
     nx_check *chk = run_check(c, NULL, 0);
@@ -149,18 +147,25 @@ int cmd_check(struct cli *c, int argc, char **argv)
                    flags(k->offer));
     }
     size_t n = json_array_size(updates);
-    if (c->out.json)
-        cli_print_json(json_pack("{s:o, s:o, s:s, s:s, s:O}", "updates", updates,
-                                 "not_offered", not_offered, "source", chk->source, "mode",
-                                 chk->mode, "notes", chk->notes));
-    else {
-        if (n == 0)
-            printf("no updates\n");
-        json_decref(updates);
-        json_decref(not_offered);
+    json_t *doc = json_pack("{s:o, s:o, s:s, s:s, s:O}", "updates", updates, "not_offered",
+                            not_offered, "source", chk->source, "mode", chk->mode, "notes",
+                            chk->notes);
+    if (!c->out.json && n == 0)
+        printf("no updates\n");
+    int extra = NX_EXIT_OK;
+    if (notify)
+        extra = cli_check_notify(c, chk, doc);
+    if (apply_auto) {
+        int a = cli_check_apply_auto(c, chk, doc);
+        if (a != NX_EXIT_OK)
+            extra = a;
     }
+    if (c->out.json)
+        cli_print_json(doc);
+    else
+        json_decref(doc);
     nx_check_free(chk);
-    return n ? NX_EXIT_UPDATES : NX_EXIT_OK;
+    return extra != NX_EXIT_OK ? extra : n ? NX_EXIT_UPDATES : NX_EXIT_OK;
 }
 
 /* ---- list ----------------------------------------------------------------- */

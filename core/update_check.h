@@ -101,6 +101,16 @@ int nx_release_newer(const nx_component *c, const nx_release *r);
  * and e names it. For `all`. */
 int nx_check_plugin_order(const nx_check *c, char ***slugs, size_t *n, nx_err *e);
 
+/* check --notify (core/cli_notify.c): mail the admin ([notify]) the
+ * updates in chk not mailed before, security ones first and marked, and
+ * record each in update_notifications; adds "notified" to doc. 0, or an
+ * exit code when it could not (logged). */
+int cli_check_notify(struct cli *c, const nx_check *chk, json_t *doc);
+/* check --apply-auto (core/cli_auto.c): install unattended what [auto]
+ * apply allows; adds "applied" to doc. The exit code of what it did (0
+ * when nothing or success). */
+int cli_check_apply_auto(struct cli *c, const nx_check *chk, json_t *doc);
+
 /* The commands (core/cli_check.c). */
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_list(struct cli *c, int argc, char **argv);

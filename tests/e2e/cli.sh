@@ -22,7 +22,7 @@ check "help status" bash -c "'$NX' help status | grep -q '^Usage: nexo-update .*
 check "no command: usage, exit 2" test "$(rc_of "$NX")" = 2
 check "unknown command: exit 2" test "$(rc_of "$NX" frobnicate)" = 2
 check "plugin:SLUG is the plugin command" bash -c "'$NX' plugin:foo --help | grep -q 'plugin SLUG'"
-for cmd in "check --notify" "check --apply-auto" schedule serve; do
+for cmd in schedule serve; do
     # shellcheck disable=SC2086
     rc=$(rc_of "$NX" -c "$CONF" $cmd)
     check "$cmd: not available yet, exit 1 (got $rc)" \

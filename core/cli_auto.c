@@ -1,0 +1,12 @@
+/* (being written) */
+#include "update_check.h"
+#include "buildconf.h"
+#include <stdio.h>
+int cli_check_apply_auto(struct cli *c, const nx_check *chk, json_t *doc)
+{
+    (void)c;
+    (void)chk;
+    (void)doc;
+    fprintf(stderr, "nexo-update: check --apply-auto is not available yet in this build (%s)\n", NX_VERSION);
+    return NX_EXIT_FAILED;
+}
