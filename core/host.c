@@ -84,6 +84,27 @@ static const char *component_fact(nx_run *r, const char *name)
     return json_string_value(json_object_get(r->info, "component_dir"));
 }
 
+/* The step instances undone so far in this run, in the order they were
+ * undone ("replace, migrate, backup"); NULL when none. */
+static const char *undone_list(nx_run *r)
+{
+    char buf[4096] = "";
+    size_t off = 0;
+    for (size_t k = r->pl->nsteps; k-- > 0;) {
+        if (!r->st || !r->st[k].undone)
+            continue;
+        int n = snprintf(buf + off, sizeof buf - off, "%s%s", off ? ", " : "",
+                         r->pl->steps[k].name);
+        if (n < 0 || (size_t)n >= sizeof buf - off)
+            break;
+        off += (size_t)n;
+    }
+    if (!off)
+        return NULL;
+    json_object_set_new(r->info, "undone", json_string(buf));
+    return json_string_value(json_object_get(r->info, "undone"));
+}
+
 static const char *h_info(nexo_ctx *c, const char *name)
 {
     if (!name)
@@ -108,6 +129,10 @@ static const char *h_info(nexo_ctx *c, const char *name)
         return nx_config_file(c->run->cfg);
     if (strcmp(name, "component_dir") == 0 || strcmp(name, "slug") == 0)
         return component_fact(c->run, name);
+    if (strcmp(name, "error") == 0)
+        return c->run->error[0] ? c->run->error : NULL;
+    if (strcmp(name, "undone") == 0)
+        return undone_list(c->run);
     return json_string_value(json_object_get(c->run->info, name));
 }
 

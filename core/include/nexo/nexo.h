@@ -107,6 +107,9 @@ struct nexo_host {
      *   "slug" (of component plugin:SLUG; NULL for core) "component_dir"
      *   (the folder below the root the component occupies: "" for core,
      *   "modules/plugins/SLUG" for a plugin)
+     *   "error" (while undoing: the failure that started the unwinding;
+     *   "interrupted" in recover) "undone" (while undoing: the step
+     *   instances undone so far, in that order, comma separated)
      *   and any "param.NAME" the command recorded (e.g. "param.package").
      * NULL when unknown. */
     const char *(*info)(nexo_ctx *c, const char *name);
