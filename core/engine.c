@@ -74,6 +74,7 @@ static int call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
         c->checkpoints = 0;
         c->journaled = 0;
     }
+    c->prog.call_ms = nx_mono_ms();
     int rc = fn(&nx_host_table, c);
     nx_progress_end(r->out, &c->prog);
     if (rc != 0 && !c->has_msg)
@@ -221,6 +222,7 @@ static int run_step(nx_run *r, size_t i, int *called)
 static int undo_step(nx_run *r, size_t i)
 {
     const struct nexo_step_module *m = smod(r, i);
+    long long t0 = nx_mono_ms();
     nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undoing");
     jlog(r, "undo-start", stepf(i));
     int rc = injected(r, i, NX_BEFORE_UNDO);
@@ -230,7 +232,8 @@ static int undo_step(nx_run *r, size_t i)
         rc = injected(r, i, NX_AFTER_UNDO);
     if (rc == 0) {
         jlog(r, "undo-done", stepf(i));
-        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undone");
+        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undone in %.1f s",
+               (double)(nx_mono_ms() - t0) / 1000.0);
     } else {
         jlog(r, "undo-failed", json_pack("{s:I, s:s}", "step", (json_int_t)i, "error",
                                          r->ctx[i].msg));

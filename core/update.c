@@ -52,16 +52,186 @@ static json_t *make_info(const struct nx_update_req *req, const char *id, const 
     return info;
 }
 
+/* ---- the run's report (--json of the commands that update) ---------------- */
+
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static const char *outcome_of(int code, int dry)
+{
+    if (dry)
+        return code == NX_EXIT_OK ? "planned" : "refused";
+    switch (code) {
+    case NX_EXIT_OK: return "success";
+    case NX_EXIT_ROLLED_BACK: return "rolled_back";
+    case NX_EXIT_ROLLBACK_FAILED: return "rollback_failed";
+    default: return "refused";
+    }
+}
+
+static json_t *iso_time(long long epoch_ms)
+{
+    time_t t = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    char buf[40];
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+/* The report's frame: everything but the steps. */
+static json_t *report_new(const struct nx_update_req *req, const char *pipeline_name,
+                          const char *id, int code, const char *error, long long started_ms,
+                          long long ms, long long maint_ms, const char *log_file)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "outcome", json_string(outcome_of(code, req->dry_run)));
+    json_object_set_new(doc, "exit", json_integer(code));
+    json_object_set_new(doc, "update_id", jstr(id));
+    json_object_set_new(doc, "component", json_string(req->component ? req->component
+                                                                     : "custom"));
+    json_object_set_new(doc, "from_version", jstr(req->from));
+    json_object_set_new(doc, "to_version", jstr(req->to));
+    json_object_set_new(doc, "pipeline", jstr(pipeline_name));
+    json_object_set_new(doc, "pipeline_file", jstr(req->pipeline));
+    json_object_set_new(doc, "dry_run", json_boolean(req->dry_run));
+    json_object_set_new(doc, "started_at", iso_time(started_ms));
+    json_object_set_new(doc, "duration_ms", json_integer(ms));
+    json_object_set_new(doc, "maintenance_seconds",
+                        json_real((double)((maint_ms + 5) / 10) / 100.0));
+    json_object_set_new(doc, "maintenance_ms", json_integer(maint_ms));
+    json_object_set_new(doc, "error", error && *error ? json_string(error) : json_null());
+    json_object_set_new(doc, "log_file", jstr(log_file));
+    json_object_set_new(doc, "steps", json_array());
+    return doc;
+}
+
+/* Per step, from the journal's records: how its run and undo went. */
+struct stepview {
+    long long start_t, undo_t;
+    const char *outcome;   /* done failed undone skipped */
+    long long ms, undo_ms; /* -1: none */
+    const char *undo;      /* NULL, "done", "failed" */
+    const char *error, *undo_error, *commit_error;
+};
+
+static void apply_record(struct stepview *v, const char *ev, const json_t *rec)
+{
+    long long t = json_integer_value(json_object_get(rec, "t"));
+    const char *err = json_string_value(json_object_get(rec, "error"));
+    if (strcmp(ev, "step-start") == 0) {
+        v->start_t = t;
+        v->outcome = "running";
+    } else if (strcmp(ev, "step-done") == 0) {
+        v->outcome = "done";
+        v->ms = json_integer_value(json_object_get(rec, "ms"));
+    } else if (strcmp(ev, "step-failed") == 0) {
+        v->outcome = "failed";
+        v->ms = t - v->start_t;
+        v->error = err;
+    } else if (strcmp(ev, "undo-start") == 0) {
+        v->undo_t = t;
+        v->undo = "started";
+    } else if (strcmp(ev, "undo-done") == 0) {
+        v->undo = "done";
+        v->undo_ms = t - v->undo_t;
+        if (strcmp(v->outcome, "done") == 0)
+            v->outcome = "undone";
+    } else if (strcmp(ev, "undo-failed") == 0) {
+        v->undo = "failed";
+        v->undo_ms = t - v->undo_t;
+        v->undo_error = err;
+    } else if (strcmp(ev, "commit-failed") == 0) {
+        v->commit_error = err;
+    }
+}
+
+/* The steps of the update as its journal tells them (records of a
+ * recover included): [{name, module, outcome, ms, undo, undo_ms, error}]. */
+static json_t *steps_from_journal(const nx_pipeline *pl, const json_t *records)
+{
+    size_t n = pl->nsteps;
+    struct stepview *v = nx_xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i].outcome = "skipped";
+        v[i].ms = v[i].undo_ms = -1;
+    }
+    size_t k;
+    json_t *rec;
+    json_array_foreach(records, k, rec) {
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        json_t *st = json_object_get(rec, "step");
+        if (!ev || !json_is_integer(st) || json_integer_value(st) < 0 ||
+            (size_t)json_integer_value(st) >= n)
+            continue;
+        apply_record(&v[json_integer_value(st)], ev, rec);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* started, never finished (killed): it failed */
+        const char *outcome = strcmp(v[i].outcome, "running") == 0 ? "failed" : v[i].outcome;
+        json_t *o = json_pack("{s:s, s:s, s:s}", "name", pl->steps[i].name, "module",
+                              pl->steps[i].module, "outcome", outcome);
+        json_object_set_new(o, "ms", v[i].ms >= 0 ? json_integer(v[i].ms) : json_null());
+        json_object_set_new(o, "undo", jstr(v[i].undo));
+        json_object_set_new(o, "undo_ms", v[i].undo_ms >= 0 ? json_integer(v[i].undo_ms)
+                                                            : json_null());
+        json_object_set_new(o, "error", jstr(v[i].error));
+        if (v[i].undo_error)
+            json_object_set_new(o, "undo_error", json_string(v[i].undo_error));
+        if (v[i].commit_error)
+            json_object_set_new(o, "commit_error", json_string(v[i].commit_error));
+        json_array_append_new(arr, o);
+    }
+    free(v);
+    return arr;
+}
+
+/* The journal of update id: archived <id>.jnl, or current.jnl (exit 4). */
+static json_t *journal_records(const char *state, const char *id)
+{
+    char *dir = nx_journal_dir(state);
+    char *file = nx_xasprintf("%s/%s.jnl", dir, id);
+    json_t *records = NULL;
+    int torn = 0;
+    nx_err e;
+    if (access(file, F_OK) != 0) {
+        free(file);
+        file = nx_journal_current(state);
+    }
+    if (nx_journal_read(file, &records, &torn, &e) != 0)
+        records = NULL;
+    free(file);
+    free(dir);
+    return records;
+}
+
+/* Keep the report for the command (--json); a run without a command's
+ * sink drops it. */
+static void report_set(const nx_out *out, json_t *doc)
+{
+    if (out->sink) {
+        json_decref(out->sink->report);
+        out->sink->report = doc;
+    } else {
+        json_decref(doc);
+    }
+}
+
 static int dry_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
                    nx_pipeline *pl)
 {
     nx_err e;
+    long long t0 = nx_now_ms(), m0 = nx_mono_ms();
     json_t *info = make_info(req, "dry-run", "", pl->name);
     nx_run r;
     nx_run_init(&r, out, cfg, pl, NULL, info);
     r.dry_run = 1;
     json_decref(info);
     int code = NX_EXIT_OK;
+    e.msg[0] = '\0';
     nx_log(out, NEXO_LOG_INFO, NULL, "dry run of pipeline '%s' (%s): nothing will change",
            pl->name, pl->file);
     if (nx_engine_validate(&r, &e) != 0 || nx_engine_plan(&r, &e) != 0) {
@@ -69,6 +239,13 @@ static int dry_run(const nx_out *out, const nx_config *cfg, const struct nx_upda
         code = NX_EXIT_FAILED;
     }
     nx_run_free(&r);
+    json_t *doc = report_new(req, pl->name, NULL, code, e.msg, t0, nx_mono_ms() - m0, 0, NULL);
+    json_t *steps = json_object_get(doc, "steps");
+    for (size_t i = 0; i < pl->nsteps; i++)
+        json_array_append_new(steps, json_pack("{s:s, s:s, s:s}", "name", pl->steps[i].name,
+                                               "module", pl->steps[i].module, "outcome",
+                                               "planned"));
+    report_set(out, doc);
     return code;
 }
 
@@ -108,27 +285,55 @@ static int begin_journal(nx_run *r, const nx_config *cfg, nx_pipeline *pl, const
     return r->j ? 0 : -1;
 }
 
+/* Logs follow the backups' retention, applied at the start of every
+ * update: docs/operations.md, "Logs". */
+static void prune_logs(const nx_out *out, const nx_config *cfg)
+{
+    const char *days = nx_config_get(cfg, "backup", "keep_days");
+    const char *backups = nx_config_get(cfg, "paths", "backups");
+    long keep_days = days ? strtol(days, NULL, 10) : 30;
+    if (backups)
+        nx_logs_prune(out, nx_config_get(cfg, "paths", "state"), backups,
+                      keep_days < 0 ? 0 : keep_days);
+}
+
+/* Open the update's log; a log that cannot be written is a warning. */
+static void open_log(const nx_out *out, const char *state, const char *id)
+{
+    nx_err e;
+    if (out->sink && nx_sink_open(out->sink, state, id, &e) != 0)
+        nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);
+}
+
 static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
                       nx_faults *faults, nx_pipeline *pl, int lockfd)
 {
     nx_err e;
+    long long t_wall = nx_now_ms();
     const char *state = nx_config_get(cfg, "paths", "state");
     char *cur = nx_journal_current(state);
     if (access(cur, F_OK) == 0) {
         nx_log(out, NEXO_LOG_ERROR, NULL,
                "an interrupted update is waiting in %s: run 'nexo-update recover' first", cur);
+        char *msg = nx_xasprintf("an interrupted update is waiting in %s", cur);
+        report_set(out, report_new(req, pl->name, NULL, NX_EXIT_FAILED, msg, t_wall, 0, 0,
+                                   NULL));
+        free(msg);
         free(cur);
         return NX_EXIT_FAILED;
     }
     free(cur);
+    prune_logs(out, cfg);
     char *id = new_update_id();
     char *work = nx_xasprintf("%s/work/%s", state, id);
+    open_log(out, state, id);
     nx_lock_note(lockfd, id);
     json_t *info = make_info(req, id, work, pl->name);
     nx_run r;
     nx_run_init(&r, out, cfg, pl, faults, info);
     json_decref(info);
     int code = NX_EXIT_FAILED;
+    e.msg[0] = '\0';
     int dblock = nx_run_db_lock(&r, &e);
     if (dblock != 0) {
         nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
@@ -138,19 +343,31 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
     if (nx_engine_validate(&r, &e) != 0 || nx_mkdirs(work, 0700, &e) != 0 ||
         begin_journal(&r, cfg, pl, id, &e) != 0) {
         nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
-        nx_rmtree(work, &e);
+        nx_err e2;
+        nx_rmtree(work, &e2);
         goto out;
     }
-    nx_log(out, NEXO_LOG_INFO, NULL, "update %s: pipeline '%s', %zu steps", id, pl->name,
-           pl->nsteps);
+    nx_log(out, NEXO_LOG_INFO, NULL, "update %s: pipeline '%s', %zu steps%s%s", id, pl->name,
+           pl->nsteps, out->sink && out->sink->fd >= 0 ? "; log " : "",
+           out->sink && out->sink->fd >= 0 ? out->sink->path : "");
     long long t0 = nx_now_ms() / 1000;
     code = nx_engine_execute(&r);
     if (r.outcome)
         nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : NULL, t0);
     if (code != NX_EXIT_ROLLBACK_FAILED && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);
+    snprintf(e.msg, sizeof e.msg, "%s", r.error);
     outcome_line(out, id, req, code, nx_mono_ms() - r.started_ms, nx_run_maintenance_ms(&r));
-out:
+out:;
+    json_t *doc = report_new(req, pl->name, id, code, e.msg, t_wall,
+                             nx_mono_ms() - r.started_ms, nx_run_maintenance_ms(&r),
+                             out->sink && out->sink->fd >= 0 ? out->sink->path : NULL);
+    json_t *records = journal_records(state, id);
+    if (records) {
+        json_object_set_new(doc, "steps", steps_from_journal(r.pl, records));
+        json_decref(records);
+    }
+    report_set(out, doc);
     nx_journal_close(r.j);
     r.j = NULL;
     nx_run_free(&r);
@@ -159,8 +376,8 @@ out:
     return code;
 }
 
-int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
-                  nx_faults *faults)
+static int update_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
+                      nx_faults *faults)
 {
     nx_err e;
     nx_pipeline *pl = nx_pipeline_parse(req->pipeline, &e);
@@ -168,6 +385,8 @@ int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_updat
         nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
         nx_log(out, NEXO_LOG_ERROR, NULL, "nothing was run: every module of a pipeline must "
                                           "load before any step runs");
+        report_set(out, report_new(req, pl ? pl->name : NULL, NULL, NX_EXIT_FAILED, e.msg,
+                                   nx_now_ms(), 0, 0, NULL));
         nx_pipeline_free(pl);
         return NX_EXIT_FAILED;
     }
@@ -180,8 +399,10 @@ int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_updat
     int lk = nx_lock_acquire(nx_config_get(cfg, "paths", "state"), NULL, &fd, &e);
     if (lk != 0) {
         nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        int code = lk == 1 ? NX_EXIT_LOCKED : NX_EXIT_FAILED;
+        report_set(out, report_new(req, pl->name, NULL, code, e.msg, nx_now_ms(), 0, 0, NULL));
         nx_pipeline_free(pl);
-        return lk == 1 ? NX_EXIT_LOCKED : NX_EXIT_FAILED;
+        return code;
     }
     int code = run_locked(out, cfg, req, faults, pl, fd);
     nx_lock_release(fd);
@@ -189,9 +410,28 @@ int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_updat
     return code;
 }
 
+/* Every update writes its log (STATE/logs/<id>.log and syslog): into the
+ * command's sink when it has one (which then also keeps the report and
+ * the lines printed before the update id existed), else into one of its
+ * own. */
+int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
+                  nx_faults *faults)
+{
+    if (out->sink)
+        return update_run(out, cfg, req, faults);
+    nx_logsink sink;
+    nx_sink_init(&sink);
+    nx_out o = *out;
+    o.sink = &sink;
+    int code = update_run(&o, cfg, req, faults);
+    nx_sink_free(&sink);
+    return code;
+}
+
 /* Recover: everything comes from the journal (pipeline, module files,
  * settings, configuration snapshot, journaled state); the current
- * configuration only says where the state folder is. */
+ * configuration only says where the state folder is. Its lines are
+ * appended to the update's log. */
 static int recover_locked(const nx_out *out, const char *state, nx_faults *faults, int lockfd)
 {
     nx_err e;
@@ -204,6 +444,10 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
     json_t *begin = json_array_get(records, 0);
     json_t *last = json_array_get(records, json_array_size(records) - 1);
     const char *id = json_string_value(json_object_get(begin, "id"));
+    if (id && nx_is_update_id(id))
+        open_log(out, state, id);
+    nx_log(out, NEXO_LOG_INFO, NULL, "recover (pid %d): update %s", (int)getpid(),
+           id ? id : "?");
     int code = NX_EXIT_ROLLBACK_FAILED;
     nx_config *cfg = NULL;
     nx_pipeline *pl = NULL;
@@ -259,7 +503,7 @@ out:
     return code;
 }
 
-int nx_update_recover(const nx_out *out, const nx_config *cfg, nx_faults *faults)
+static int update_recover(const nx_out *out, const nx_config *cfg, nx_faults *faults)
 {
     nx_err e;
     const char *state = nx_config_get(cfg, "paths", "state");
@@ -279,5 +523,18 @@ int nx_update_recover(const nx_out *out, const nx_config *cfg, nx_faults *faults
     }
     int code = recover_locked(out, state, faults, fd);
     nx_lock_release(fd);
+    return code;
+}
+
+int nx_update_recover(const nx_out *out, const nx_config *cfg, nx_faults *faults)
+{
+    if (out->sink)
+        return update_recover(out, cfg, faults);
+    nx_logsink sink;
+    nx_sink_init(&sink);
+    nx_out o = *out;
+    o.sink = &sink;
+    int code = update_recover(&o, cfg, faults);
+    nx_sink_free(&sink);
     return code;
 }
