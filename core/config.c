@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_CHOICE, K_LIST };
+enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_CHOICE, K_LIST, K_WINDOW };
 
 struct key {
     const char *section;
@@ -49,7 +49,8 @@ static const struct key KEYS[] = {
     { "notify", "smtp_url", K_STR, "smtp://127.0.0.1:25", NULL, 0 },
     { "notify", "from", K_STR, "nexo-update@localhost", NULL, 0 },
     { "auto", "apply", K_CHOICE, "none", "none|patch|minor", 0 },
-    { "auto", "window", K_STR, NULL, NULL, 0 },
+    /* HH:MM-HH:MM local time, may wrap midnight (22:00-04:00) */
+    { "auto", "window", K_WINDOW, NULL, NULL, 0 },
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -74,6 +75,19 @@ static int known_section(const char *section)
         if (strcmp(KEYS[i].section, section) == 0)
             return 1;
     return 0;
+}
+
+/* "HH:MM-HH:MM": two times of day, not equal. */
+static int window_ok(const char *v)
+{
+    if (strlen(v) != 11 || v[2] != ':' || v[5] != '-' || v[8] != ':')
+        return 0;
+    for (size_t i = 0; i < 11; i++)
+        if (i != 2 && i != 5 && i != 8 && (v[i] < '0' || v[i] > '9'))
+            return 0;
+    int h1 = (v[0] - '0') * 10 + (v[1] - '0'), m1 = (v[3] - '0') * 10 + (v[4] - '0');
+    int h2 = (v[6] - '0') * 10 + (v[7] - '0'), m2 = (v[9] - '0') * 10 + (v[10] - '0');
+    return h1 < 24 && h2 < 24 && m1 < 60 && m2 < 60 && (h1 != h2 || m1 != m2);
 }
 
 static int check_value(const struct key *k, const char *v, nx_err *e)
@@ -109,6 +123,14 @@ static int check_value(const struct key *k, const char *v, nx_err *e)
         nx_seterr(e, "[%s] %s: '%s' is not one of %s", k->section, k->name, v, k->choices);
         return -1;
     }
+    case K_WINDOW:
+        if (!window_ok(v)) {
+            nx_seterr(e, "[%s] %s: '%s' is not a time window HH:MM-HH:MM (local time, "
+                      "24-hour clock; it may wrap midnight, e.g. 22:00-04:00)", k->section,
+                      k->name, v);
+            return -1;
+        }
+        return 0;
     case K_PATH:
         if (!*v) {
             nx_seterr(e, "[%s] %s: empty path", k->section, k->name);
