@@ -22,6 +22,7 @@ struct item {
     char *to;          /* offered when planned */
     int code;          /* exit code of its update; -1 skipped, -2 not reached */
     char *why;         /* skipped: why */
+    json_t *report;    /* its update's report (--json), NULL when it did not run */
 };
 
 struct plan {
@@ -47,6 +48,7 @@ static void plan_free(struct plan *p)
         free(p->v[i].from);
         free(p->v[i].to);
         free(p->v[i].why);
+        json_decref(p->v[i].report);
     }
     free(p->v);
 }
@@ -169,12 +171,13 @@ static int make_plan(struct cli *c, int force, struct plan *p)
     return rc;
 }
 
-static void print_plan(const struct plan *p)
+static void print_plan(const struct cli *c, const struct plan *p)
 {
-    printf("Updates, in this order (each is its own update with its own rollback):\n");
+    nx_print(&c->out, 1, "Updates, in this order (each is its own update with its own "
+             "rollback):");
     for (size_t i = 0; i < p->n; i++)
-        printf("  %-24s %s -> %s\n", p->v[i].component,
-               p->v[i].from ? p->v[i].from : "(not installed)", p->v[i].to);
+        nx_print(&c->out, 1, "  %-24s %s -> %s", p->v[i].component,
+                 p->v[i].from ? p->v[i].from : "(not installed)", p->v[i].to);
     fflush(stdout);
 }
 
@@ -241,35 +244,74 @@ static int worst(const struct plan *p)
     return w;
 }
 
+static const char *item_outcome(int code)
+{
+    switch (code) {
+    case -1: return "skipped";
+    case -2: return "not_reached";
+    case NX_EXIT_OK: return "success";
+    case NX_EXIT_ROLLED_BACK: return "rolled_back";
+    case NX_EXIT_ROLLBACK_FAILED: return "rollback_failed";
+    case NX_EXIT_LOCKED: return "locked";
+    default: return "refused";
+    }
+}
+
+/* The run's outcome: nothing_to_do without updates, else that of the
+ * worst exit code. */
+static const char *all_outcome(const struct plan *p, int code)
+{
+    if (p->n == 0 && code == NX_EXIT_OK)
+        return "nothing_to_do";
+    switch (code) {
+    case NX_EXIT_OK: return "success";
+    case NX_EXIT_ROLLED_BACK: return "rolled_back";
+    case NX_EXIT_ROLLBACK_FAILED: return "rollback_failed";
+    default: return "refused";
+    }
+}
+
+/* One update of the summary: its plan entry and, when it ran, its
+ * update's report (update_id, steps, maintenance, error, log_file...). */
+static json_t *item_json(const struct item *it)
+{
+    json_t *o = json_object();
+    if (it->report) {
+        json_object_update(o, it->report);
+        json_object_del(o, "outcome");
+        json_object_del(o, "exit");
+    }
+    json_object_set_new(o, "component", json_string(it->component));
+    json_object_set_new(o, "from", it->from ? json_string(it->from) : json_null());
+    json_object_set_new(o, "to", json_string(it->to));
+    json_object_set_new(o, "outcome", json_string(item_outcome(it->code)));
+    json_object_set_new(o, "exit", it->code >= 0 ? json_integer(it->code) : json_null());
+    if (it->why)
+        json_object_set_new(o, "reason", json_string(it->why));
+    if (!it->report)
+        json_object_set_new(o, "update_id", json_null());
+    return o;
+}
+
 static void summary(const struct cli *c, const struct plan *p, int code)
 {
     if (c->out.json) {
         json_t *arr = json_array();
-        for (size_t i = 0; i < p->n; i++) {
-            const struct item *it = &p->v[i];
-            json_t *o = json_pack("{s:s, s:s?, s:s, s:s}", "component", it->component,
-                                  "from", it->from, "to", it->to, "outcome",
-                                  it->code == -1 ? "skipped"
-                                  : it->code == -2 ? "not_reached"
-                                  : it->code == 0 ? "success"
-                                  : it->code == NX_EXIT_ROLLED_BACK ? "rolled_back"
-                                  : it->code == NX_EXIT_ROLLBACK_FAILED ? "rollback_failed"
-                                  : it->code == NX_EXIT_LOCKED ? "locked" : "refused");
-            json_object_set_new(o, "exit", it->code >= 0 ? json_integer(it->code) : json_null());
-            if (it->why)
-                json_object_set_new(o, "reason", json_string(it->why));
-            json_array_append_new(arr, o);
-        }
-        cli_print_json(json_pack("{s:o, s:i}", "updates", arr, "exit", code));
+        for (size_t i = 0; i < p->n; i++)
+            json_array_append_new(arr, item_json(&p->v[i]));
+        cli_print_json(json_pack("{s:s, s:o, s:i, s:b}", "outcome", all_outcome(p, code),
+                                 "updates", arr, "exit", code, "dry_run", c->dry_run));
         return;
     }
-    printf("\nSummary:\n");
+    nx_print(&c->out, 1, "%s", "");
+    nx_print(&c->out, 1, "Summary:");
     for (size_t i = 0; i < p->n; i++) {
         const struct item *it = &p->v[i];
-        printf("  %-24s %s -> %s: %s%s%s\n", it->component, it->from ? it->from : "-", it->to,
-               outcome(it->code), it->why ? ": " : "", it->why ? it->why : "");
+        nx_print(&c->out, 1, "  %-24s %s -> %s: %s%s%s", it->component,
+                 it->from ? it->from : "-", it->to, outcome(it->code), it->why ? ": " : "",
+                 it->why ? it->why : "");
     }
-    printf("exit %d\n", code);
+    nx_print(&c->out, 1, "exit %d", code);
 }
 
 static int all_args(int argc, char **argv, struct update_opts *o)
@@ -330,6 +372,10 @@ static void run_plan(struct cli *c, struct plan *p, const struct update_opts *o)
         struct update_opts one = *o;
         one.to = it->to;
         it->code = cli_update_component(c, it->component, &one);
+        /* its report, handed to our sink (cli_update_component) */
+        it->report = c->out.sink ? c->out.sink->report : NULL;
+        if (c->out.sink)
+            c->out.sink->report = NULL;
         if (it->code == NX_EXIT_ROLLBACK_FAILED || it->code == NX_EXIT_LOCKED) {
             nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s: the remaining updates are not started",
                    it->component);
@@ -345,6 +391,11 @@ int cmd_all(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     struct plan p = { 0 };
+    /* a sink of our own: each update's report is handed to it */
+    nx_logsink sink;
+    nx_sink_init(&sink);
+    nx_logsink *outer = c->out.sink;
+    c->out.sink = &sink;
     int saved = quiet_stdout(c);
     int json = c->out.json;
     c->out.json = 0;
@@ -353,10 +404,11 @@ int cmd_all(struct cli *c, int argc, char **argv)
         goto out;
     }
     if (p.n == 0) {
-        printf("everything is up to date: no update for core or any installed plugin\n");
+        nx_print(&c->out, 1, "everything is up to date: no update for core or any installed "
+                 "plugin");
         goto out;
     }
-    print_plan(&p);
+    print_plan(c, &p);
     if (!c->dry_run) {
         int ok = cli_confirm(c, "Run these updates?");
         if (ok <= 0) {
@@ -372,6 +424,8 @@ int cmd_all(struct cli *c, int argc, char **argv)
     code = worst(&p);
 out:
     restore_stdout(saved);
+    c->out.sink = outer;
+    nx_sink_free(&sink);
     c->out.json = json;
     if (p.n || json)
         summary(c, &p, code);

@@ -391,26 +391,37 @@ static const nx_release *pick_to(const struct cli *c, const nx_check *chk,
     return r;
 }
 
-static void print_offer(const nx_component *k, const nx_release *r)
+/* The offer, on stdout and in the update's log (not with -q). */
+static void print_offer(const struct cli *c, const nx_component *k, const nx_release *r)
 {
+    const nx_out *o = &c->out;
     char size[64];
     human_size(r->size, size, sizeof size);
     if (k->installed)
-        printf("%s %s -> %s%s\n", k->name, k->installed, r->version, flags(r));
+        nx_print(o, 1, "%s %s -> %s%s", k->name, k->installed, r->version, flags(r));
     else
-        printf("%s (not installed) -> %s%s\n", k->name, r->version, flags(r));
-    printf("  version:    %s\n", r->version);
-    printf("  installed:  %s\n", shown_installed(k));
-    printf("  size:       %s\n", size);
-    printf("  sha256:     %s\n", r->sha256);
-    printf("  signature:  %s\n", r->signature);
-    printf("  url:        %s\n", r->url);
-    printf("  released:   %s\n", r->release_date ? r->release_date : "(not given)");
-    printf("  security:   %s\n", r->security ? "yes" : "no");
-    printf("  critical:   %s\n", r->critical ? "yes" : "no");
+        nx_print(o, 1, "%s (not installed) -> %s%s", k->name, r->version, flags(r));
+    nx_print(o, 1, "  version:    %s", r->version);
+    nx_print(o, 1, "  installed:  %s", shown_installed(k));
+    nx_print(o, 1, "  size:       %s", size);
+    nx_print(o, 1, "  sha256:     %s", r->sha256);
+    nx_print(o, 1, "  signature:  %s", r->signature);
+    nx_print(o, 1, "  url:        %s", r->url);
+    nx_print(o, 1, "  released:   %s", r->release_date ? r->release_date : "(not given)");
+    nx_print(o, 1, "  security:   %s", r->security ? "yes" : "no");
+    nx_print(o, 1, "  critical:   %s", r->critical ? "yes" : "no");
     if (r->changelog && *r->changelog) {
-        printf("  changelog:\n");
-        print_lines(r->changelog, "    ", CHANGELOG_LINES);
+        nx_print(o, 1, "  changelog:");
+        const char *p = r->changelog;
+        int n = 0;
+        while (*p && n < CHANGELOG_LINES) {
+            size_t len = strcspn(p, "\n");
+            nx_print(o, 1, "    %.*s", (int)len, p);
+            p += len + (p[len] == '\n');
+            n++;
+        }
+        if (*p)
+            nx_print(o, 1, "    ...");
     }
     fflush(stdout);
 }
@@ -492,28 +503,31 @@ static int confirm_update(struct cli *c, const nx_component *k, const nx_release
 }
 
 /* Show the offer, confirm, and run the component's pipeline (core.ini,
- * plugin.ini) with the offer as facts; -n plans it. */
+ * plugin.ini) with the offer as facts; -n plans it. The offer's fields
+ * for --json go into `doc`. */
 static int offer_and_run(struct cli *c, const nx_component *k, const nx_release *r,
-                         const struct update_opts *o)
+                         const struct update_opts *o, json_t *doc)
 {
     int downgrade = o->allow_downgrade && nx_release_newer(k, r) != 1;
     json_t *facts = offer_facts(k, r, downgrade);
     json_t *params = facts_to_params(facts);
-    if (c->out.json) {
-        json_t *doc = json_pack("{s:s, s:s?, s:s, s:o}", "component", k->name, "installed",
-                                k->installed, "version", r->version, "facts", facts);
-        json_object_set_new(doc, "is_security_update", json_boolean(r->security));
-        json_object_set_new(doc, "is_critical", json_boolean(r->critical));
-        cli_print_json(doc);
-        fflush(stdout);
-    } else {
-        print_offer(k, r);
-        json_decref(facts);
-    }
+    json_object_set_new(doc, "installed", k->installed ? json_string(k->installed)
+                                                       : json_null());
+    json_object_set_new(doc, "version", json_string(r->version));
+    json_object_set_new(doc, "is_security_update", json_boolean(r->security));
+    json_object_set_new(doc, "is_critical", json_boolean(r->critical));
+    json_object_set_new(doc, "facts", facts);
+    if (!c->out.json)
+        print_offer(c, k, r);
     if (!c->dry_run) {
         int ok = confirm_update(c, k, r, o);
         if (ok <= 0) {
             json_decref(params);
+            json_object_set_new(doc, "outcome", json_string("refused"));
+            json_object_set_new(doc, "error", json_string(ok < 0 ? "not confirmed: no "
+                                "terminal to ask, and no -y" : "not confirmed"));
+            if (ok == 0)
+                nx_log(&c->out, NEXO_LOG_INFO, NULL, "not confirmed: nothing was changed");
             return ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
         }
     }
@@ -531,18 +545,20 @@ static int offer_and_run(struct cli *c, const nx_component *k, const nx_release 
 
 /* Nothing to run: say why (exit 0 when up to date, 1 when a plugin that
  * is not installed has no release to install). */
-static int nothing_offered(struct cli *c, const nx_check *chk, const nx_component *k)
+static int nothing_offered(struct cli *c, const nx_check *chk, const nx_component *k,
+                           json_t *doc)
 {
     if (!k->installed) {
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s is not installed, and %s offers no "
                "release of it this site can install", k->name, chk->source);
         return NX_EXIT_FAILED;
     }
-    if (c->out.json)
-        cli_print_json(json_pack("{s:s, s:s, s:n, s:s}", "component", k->name, "installed",
-                                 k->installed, "version", "source", chk->source));
-    else
-        printf("%s %s: no update available from %s\n", k->name, k->installed, chk->source);
+    json_object_set_new(doc, "installed", json_string(k->installed));
+    json_object_set_new(doc, "version", json_null());
+    json_object_set_new(doc, "source", json_string(chk->source));
+    if (!c->out.json)
+        nx_print(&c->out, 1, "%s %s: no update available from %s", k->name, k->installed,
+                 chk->source);
     return NX_EXIT_OK;
 }
 
@@ -556,34 +572,56 @@ static void warn_forced(struct cli *c, const nx_component *k, const nx_release *
                r->version, json_string_value(json_object_get(cf, "message")));
 }
 
+/* The update's lines go into its log (nx_capture): also the check, the
+ * offer and the confirmation before the update id exists. With --json
+ * one document ends it (docs/operations.md, "JSON output"): printed here,
+ * or, when the caller has a sink of its own in c->out.sink (all, or any
+ * command running several updates), handed to it as its report. */
 int cli_update_component(struct cli *c, const char *component, const struct update_opts *opts)
 {
     struct update_opts o = *opts;
+    nx_capture cap;
+    nx_capture_begin(&cap, &c->out);
+    json_t *extra = json_object();
+    char *from = NULL, *to = NULL;
+    int code = NX_EXIT_FAILED;
     nx_check *chk = run_check(c, component, o.force);
-    if (!chk)
-        return NX_EXIT_FAILED;
-    const nx_component *k = nx_check_find(chk, component);
+    const nx_component *k = chk ? nx_check_find(chk, component) : NULL;
     const nx_release *r = NULL;
-    int code = NX_EXIT_OK;
-    if (!k) {
+    if (chk && !k) {
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s: not a component (core or plugin:SLUG)",
                component);
-        code = NX_EXIT_FAILED;
-    } else {
+    } else if (k) {
+        from = k->installed ? nx_xstrdup(k->installed) : NULL;
         r = o.to ? pick_to(c, chk, k, &o) : k->offer;
         if (!o.to)
             hint_unmet(c, k);
-    }
-    if (!k || (!r && o.to))
-        code = NX_EXIT_FAILED;
-    else if (!r)
-        code = nothing_offered(c, chk, k);
-    else {
-        if (o.force)
-            warn_forced(c, k, r);
-        code = offer_and_run(c, k, r, &o);
+        if (r)
+            to = nx_xstrdup(r->version);
+        if (!r && o.to)
+            code = NX_EXIT_FAILED;
+        else if (!r)
+            code = nothing_offered(c, chk, k, extra);
+        else {
+            if (o.force)
+                warn_forced(c, k, r);
+            code = offer_and_run(c, k, r, &o, extra);
+        }
     }
     nx_check_free(chk);
+    json_t *doc = nx_capture_end(&cap, code, component, from, to);
+    json_object_update(doc, extra);
+    json_decref(extra);
+    free(from);
+    free(to);
+    if (c->out.sink) {
+        json_decref(c->out.sink->report);
+        c->out.sink->report = doc;
+    } else if (c->out.json) {
+        cli_print_json(doc);
+    } else {
+        json_decref(doc);
+    }
     return code;
 }
 

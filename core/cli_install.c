@@ -371,6 +371,7 @@ static int probe_steps(const struct cli *c, const nx_config *cfg, nx_pipeline *p
     nx_out quiet = c->out;
     if (quiet.verbosity < 2)
         quiet.verbosity = 0;
+    quiet.sink = NULL; /* the probe's lines are not the install's */
     nx_run r;
     nx_run_init(&r, &quiet, cfg, pl, NULL, info);
     json_decref(info);
@@ -771,39 +772,41 @@ static int install_plan(const struct cli *c, const nx_config *cfg, const char *p
     return code;
 }
 
-static void print_summary(const struct cli *c, const nx_config *cfg, const struct source *s)
+/* What is installed: on stdout (not with -q), and for --json into doc. */
+static void print_summary(const struct cli *c, const nx_config *cfg, const struct source *s,
+                          json_t *doc)
 {
     const char *sha = get_param(s->params, NX_OFFER_SHA256);
-    if (c->out.json) {
-        json_t *facts = json_object();
-        add_params_to_info(facts, s->params);
-        cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o}", "component",
-                                 "core", "version", s->version, "source", s->what, "sha256",
-                                 sha, "size_bytes", (json_int_t)s->size, "root",
-                                 nx_config_get(cfg, "site", "root"), "database_driver",
-                                 nx_config_get(cfg, "database", "driver"), "database",
-                                 db_name(cfg), "facts", facts));
-        fflush(stdout);
+    const nx_out *o = &c->out;
+    json_t *facts = json_object();
+    add_params_to_info(facts, s->params);
+    json_t *sum = json_pack("{s:s, s:s, s:s?, s:I, s:s?, s:s?, s:s, s:o}", "version",
+                            s->version, "source", s->what, "sha256", sha, "size_bytes",
+                            (json_int_t)s->size, "root", nx_config_get(cfg, "site", "root"),
+                            "database_driver", nx_config_get(cfg, "database", "driver"),
+                            "database", db_name(cfg), "facts", facts);
+    json_object_update(doc, sum);
+    json_decref(sum);
+    if (o->json)
         return;
-    }
-    printf("install core %s\n", s->version);
-    printf("  from:       %s\n", s->what);
-    printf("  size:       %llu bytes\n", (unsigned long long)s->size);
-    printf("  sha256:     %s\n", sha ? sha : "?");
+    nx_print(o, 1, "install core %s", s->version);
+    nx_print(o, 1, "  from:       %s", s->what);
+    nx_print(o, 1, "  size:       %llu bytes", (unsigned long long)s->size);
+    nx_print(o, 1, "  sha256:     %s", sha ? sha : "?");
     const char *keys = nx_config_get(cfg, "server", "trusted_keys");
     if (s->package_arg)
-        printf("  signature:  %s.sig verified with the keys in %s\n", s->package_arg,
-               keys ? keys : "?");
+        nx_print(o, 1, "  signature:  %s.sig verified with the keys in %s", s->package_arg,
+                 keys ? keys : "?");
     else
-        printf("  signature:  offered by the source; the verify step checks it with the keys "
-               "in %s\n", keys ? keys : "?");
-    printf("  site root:  %s (no managed path yet)\n", nx_config_get(cfg, "site", "root"));
-    printf("  database:   %s %s (empty)\n", nx_config_get(cfg, "database", "driver"),
-           db_name(cfg));
+        nx_print(o, 1, "  signature:  offered by the source; the verify step checks it with "
+                 "the keys in %s", keys ? keys : "?");
+    nx_print(o, 1, "  site root:  %s (no managed path yet)", nx_config_get(cfg, "site", "root"));
+    nx_print(o, 1, "  database:   %s %s (empty)", nx_config_get(cfg, "database", "driver"),
+             db_name(cfg));
     fflush(stdout);
 }
 
-int cmd_install(struct cli *c, int argc, char **argv)
+static int install(struct cli *c, int argc, char **argv, json_t *doc, char **version)
 {
     struct source s = { 0 };
     struct probe p = { 0 };
@@ -820,10 +823,13 @@ int cmd_install(struct cli *c, int argc, char **argv)
         goto out;
     if (s.package_arg ? from_package(c, cfg, &s, &p) : from_source(c, cfg, &s, &p))
         goto out;
-    print_summary(c, cfg, &s);
+    *version = nx_xstrdup(s.version);
+    print_summary(c, cfg, &s, doc);
     char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), "install");
     if (c->dry_run) {
         code = install_plan(c, cfg, path, &s, &p);
+        json_object_set_new(doc, "outcome", json_string(code ? "refused" : "planned"));
+        json_object_set_new(doc, "dry_run", json_true());
         free(path);
         goto out;
     }
@@ -837,6 +843,8 @@ int cmd_install(struct cli *c, int argc, char **argv)
         code = ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
         if (ok == 0)
             nx_log(&c->out, NEXO_LOG_INFO, NULL, "not installed");
+        json_object_set_new(doc, "outcome", json_string("refused"));
+        json_object_set_new(doc, "error", json_string("not confirmed"));
         free(path);
         goto out;
     }
@@ -850,6 +858,26 @@ int cmd_install(struct cli *c, int argc, char **argv)
 out:
     probe_free(c, &p);
     source_free(&s);
+    return code;
+}
+
+/* The install's lines go into its log; --json: one document at the end,
+ * the run's report and what was installed. */
+int cmd_install(struct cli *c, int argc, char **argv)
+{
+    nx_capture cap;
+    nx_capture_begin(&cap, &c->out);
+    json_t *extra = json_object();
+    char *version = NULL;
+    int code = install(c, argc, argv, extra, &version);
+    json_t *doc = nx_capture_end(&cap, code, "core", NULL, version);
+    json_object_update(doc, extra);
+    json_decref(extra);
+    free(version);
+    if (c->out.json && code != NX_EXIT_USAGE)
+        cli_print_json(doc);
+    else
+        json_decref(doc);
     return code;
 }
 
@@ -922,19 +950,43 @@ static int compare(const struct cli *c, const char *a, const char *b)
     return r < 0 ? -1 : r > 0;
 }
 
-static void update_db_json(const char *dbv, const char *diskv, const char *action)
+static void update_db_json(json_t *doc, const char *dbv, const char *diskv,
+                           const char *action)
 {
-    cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "component", "core", "database_version",
-                             dbv, "disk_version", diskv, "action", action));
-    fflush(stdout);
+    json_object_set_new(doc, "database_version", dbv ? json_string(dbv) : json_null());
+    json_object_set_new(doc, "disk_version", diskv ? json_string(diskv) : json_null());
+    json_object_set_new(doc, "action", json_string(action));
 }
 
+static int update_db(struct cli *c, json_t *doc, char **from, char **to);
+
+/* Its lines go into the update's log; --json: one document at the end,
+ * the run's report with the database's and the disk's versions. */
 int cmd_update_db(struct cli *c, int argc, char **argv)
 {
     if (argc > 1) {
         fprintf(stderr, "nexo-update: update-db: unexpected '%s'\n", argv[1]);
         return NX_EXIT_USAGE;
     }
+    nx_capture cap;
+    nx_capture_begin(&cap, &c->out);
+    json_t *extra = json_object();
+    char *from = NULL, *to = NULL;
+    int code = update_db(c, extra, &from, &to);
+    json_t *doc = nx_capture_end(&cap, code, "core", from, to);
+    json_object_update(doc, extra);
+    json_decref(extra);
+    free(from);
+    free(to);
+    if (c->out.json)
+        cli_print_json(doc);
+    else
+        json_decref(doc);
+    return code;
+}
+
+static int update_db(struct cli *c, json_t *doc, char **from, char **to)
+{
     nx_config *cfg = cli_config(c);
     if (!cfg)
         return NX_EXIT_FAILED;
@@ -947,12 +999,12 @@ int cmd_update_db(struct cli *c, int argc, char **argv)
     char *dbv = diskv ? database_version(c, cfg) : NULL;
     int code = NX_EXIT_FAILED;
     int cmp = dbv ? compare(c, diskv, dbv) : -2;
+    update_db_json(doc, dbv, diskv, cmp == 0 ? "nothing" : cmp == 1 ? "migrate" : "refused");
+    *from = dbv ? nx_xstrdup(dbv) : NULL;
+    *to = diskv ? nx_xstrdup(diskv) : NULL;
     if (cmp == 0) {
-        if (c->out.json)
-            update_db_json(dbv, diskv, "nothing");
-        else
-            printf("nothing to do: the database is at core %s, as the files on disk (%s)\n",
-                   dbv, root);
+        nx_print(&c->out, 1, "nothing to do: the database is at core %s, as the files on "
+                 "disk (%s)", dbv, root);
         code = NX_EXIT_OK;
     } else if (cmp == -1) {
         log_err(c, "refused: the files on disk (core %s, %s/core/version.php) are older than "
@@ -960,12 +1012,9 @@ int cmd_update_db(struct cli *c, int argc, char **argv)
                 "back the files of %s (or 'nexo-update rollback' to the backup of the files "
                 "and the database)", diskv, root, dbv, dbv);
     } else if (cmp == 1) {
-        if (c->out.json && c->dry_run)
-            update_db_json(dbv, diskv, "migrate");
-        else if (!c->out.json)
-            printf("update-db: the files on disk are core %s, the database is at core %s: "
-                   "migrate it %s -> %s (%s/database/upgrades)\n", diskv, dbv, dbv, diskv,
-                   root);
+        nx_print(&c->out, 1, "update-db: the files on disk are core %s, the database is at "
+                 "core %s: migrate it %s -> %s (%s/database/upgrades)", diskv, dbv, dbv, diskv,
+                 root);
         fflush(stdout);
         int ok = 1;
         if (!c->dry_run) {
@@ -976,6 +1025,8 @@ int cmd_update_db(struct cli *c, int argc, char **argv)
         }
         if (ok <= 0) {
             code = ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
+            json_object_set_new(doc, "outcome", json_string("refused"));
+            json_object_set_new(doc, "error", json_string("not confirmed"));
         } else {
             char *path = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), "db");
             struct nx_update_req req = { .pipeline = path, .component = "core", .from = dbv,

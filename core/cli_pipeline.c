@@ -197,6 +197,21 @@ static int run(struct cli *c, int argc, char **argv)
     return code;
 }
 
+/* pipeline run: its lines go into the update's log; --json prints the
+ * run's report at the end. */
+static int run_cmd(struct cli *c, int argc, char **argv)
+{
+    nx_capture cap;
+    nx_capture_begin(&cap, &c->out);
+    int code = run(c, argc, argv);
+    json_t *doc = nx_capture_end(&cap, code, NULL, NULL, NULL);
+    if (c->out.json && code != NX_EXIT_USAGE)
+        cli_print_json(doc);
+    else
+        json_decref(doc);
+    return code;
+}
+
 int cmd_pipeline(struct cli *c, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
@@ -205,7 +220,7 @@ int cmd_pipeline(struct cli *c, int argc, char **argv)
     if (sub && strcmp(sub, "validate") == 0 && argc == 3)
         return validate(c, argv[2]);
     if (sub && strcmp(sub, "run") == 0)
-        return run(c, argc, argv);
+        return run_cmd(c, argc, argv);
     fprintf(stderr, "Usage: nexo-update pipeline show [NAME|FILE] | validate FILE | run NAME|FILE "
                     "[--component C] [--from V] [--to V]\n");
     return NX_EXIT_USAGE;

@@ -92,32 +92,83 @@ static const char *or_q(const char *s)
     return s && *s ? s : "?";
 }
 
-static void describe(const nx_backup *b, const char *now, const char *slug)
+static void describe(const struct cli *c, const nx_backup *b, const char *now,
+                     const char *slug)
 {
-    printf("Backup:   %s\n", b->path);
-    printf("          taken %s before update %s (%s %s -> %s)\n", or_q(b->created_at),
-           or_q(b->update_id), or_q(b->component), or_q(b->from_version),
-           or_q(b->to_version));
+    const nx_out *o = &c->out;
+    if (o->json)
+        return;
+    nx_print(o, 1, "Backup:   %s", b->path);
+    nx_print(o, 1, "          taken %s before update %s (%s %s -> %s)", or_q(b->created_at),
+             or_q(b->update_id), or_q(b->component), or_q(b->from_version),
+             or_q(b->to_version));
     if (!slug)
-        printf("Restores: the managed files and the database as they were then: %s %s -> %s\n",
-               or_q(b->component), now ? now : "?", or_q(b->from_version));
+        nx_print(o, 1, "Restores: the managed files and the database as they were then: "
+                 "%s %s -> %s", or_q(b->component), now ? now : "?", or_q(b->from_version));
     else
-        printf("Restores: the plugin's folder modules/plugins/%s and the database as they were "
-               "then: %s %s -> %s\n", slug, b->component, now ? now : "not installed",
-               b->from_version ? b->from_version : "not installed");
+        nx_print(o, 1, "Restores: the plugin's folder modules/plugins/%s and the database as "
+                 "they were then: %s %s -> %s", slug, b->component,
+                 now ? now : "not installed",
+                 b->from_version ? b->from_version : "not installed");
     if (json_is_object(json_object_get(b->meta, "database")))
-        printf("Warning:  changes made to the database since %s are lost (update history "
-               "is kept).\n", or_q(b->created_at));
-    printf("          A backup of the current state is taken first: 'nexo-update rollback "
-           "--to <this rollback's id>' undoes the rollback.\n");
+        nx_print(o, 1, "Warning:  changes made to the database since %s are lost (update "
+                 "history is kept).", or_q(b->created_at));
+    nx_print(o, 1, "          A backup of the current state is taken first: 'nexo-update "
+             "rollback --to <this rollback's id>' undoes the rollback.");
 }
 
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* The backup a rollback restores, for --json. */
+static json_t *backup_json(const nx_backup *b)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "update_id", jstr(b->update_id));
+    json_object_set_new(o, "name", json_string(b->name));
+    json_object_set_new(o, "path", json_string(b->path));
+    json_object_set_new(o, "created_at", jstr(b->created_at));
+    json_object_set_new(o, "component", jstr(b->component));
+    json_object_set_new(o, "from_version", jstr(b->from_version));
+    json_object_set_new(o, "to_version", jstr(b->to_version));
+    json_object_set_new(o, "pipeline", jstr(b->pipeline));
+    return o;
+}
+
+static int rollback(struct cli *c, const char *to, json_t *doc, char **from_v, char **to_v);
+
+/* Its lines go into the rollback's log; --json prints one document at
+ * the end: the run's report and the backup. */
 int cmd_rollback(struct cli *c, int argc, char **argv)
 {
     const char *to;
     int code = args(argc, argv, &to);
     if (code)
         return code;
+    nx_capture cap;
+    nx_capture_begin(&cap, &c->out);
+    json_t *extra = json_object();
+    char *from_v = NULL, *to_v = NULL;
+    code = rollback(c, to, extra, &from_v, &to_v);
+    const char *comp = json_string_value(json_object_get(json_object_get(extra, "backup"),
+                                                         "component"));
+    json_t *doc = nx_capture_end(&cap, code, comp, from_v, to_v);
+    json_object_update(doc, extra);
+    json_decref(extra);
+    free(from_v);
+    free(to_v);
+    if (c->out.json)
+        cli_print_json(doc);
+    else
+        json_decref(doc);
+    return code;
+}
+
+static int rollback(struct cli *c, const char *to, json_t *doc, char **from_v, char **to_v)
+{
+    int code;
     nx_config *cfg = cli_config(c);
     if (!cfg)
         return NX_EXIT_FAILED;
@@ -155,7 +206,10 @@ int cmd_rollback(struct cli *c, int argc, char **argv)
         goto out;
     }
     now = disk_version(cfg, slug);
-    describe(b, now, slug);
+    json_object_set_new(doc, "backup", backup_json(b));
+    *from_v = now ? nx_xstrdup(now) : NULL;
+    *to_v = b->from_version ? nx_xstrdup(b->from_version) : NULL;
+    describe(c, b, now, slug);
     fflush(stdout);
     if (!c->dry_run) {
         const char *root = nx_config_get(cfg, "site", "root");
@@ -171,7 +225,9 @@ int cmd_rollback(struct cli *c, int argc, char **argv)
         if (ok <= 0) {
             code = ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
             if (ok == 0)
-                printf("Nothing was changed.\n");
+                nx_print(&c->out, 1, "Nothing was changed.");
+            json_object_set_new(doc, "outcome", json_string("refused"));
+            json_object_set_new(doc, "error", json_string("not confirmed"));
             goto out;
         }
     }

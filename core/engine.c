@@ -151,6 +151,16 @@ static int interrupted_msg(nx_run *r, size_t i)
     return NEXO_ERROR;
 }
 
+/* "340 ms", "2.4 s": how long a step took, for its line. */
+static const char *took(long long ms, char *buf, size_t len)
+{
+    if (ms < 1000)
+        snprintf(buf, len, "%lld ms", ms);
+    else
+        snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
+    return buf;
+}
+
 static json_t *stepf(size_t i)
 {
     return json_pack("{s:I}", "step", (json_int_t)i);
@@ -210,11 +220,14 @@ static int run_step(nx_run *r, size_t i, int *called)
     long long ms = nx_mono_ms() - t0;
     if (rc == 0) {
         jlog(r, "step-done", json_pack("{s:I, s:I}", "step", (json_int_t)i, "ms", ms));
-        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "done in %.1f s", (double)ms / 1000.0);
+        char t[48];
+        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "done in %s", took(ms, t, sizeof t));
     } else {
         jlog(r, "step-failed", json_pack("{s:I, s:s}", "step", (json_int_t)i, "error",
                                          r->ctx[i].msg));
+        char t[48];
         nx_log(r->out, NEXO_LOG_ERROR, sname(r, i), "%s", r->ctx[i].msg);
+        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "failed after %s", took(ms, t, sizeof t));
     }
     return rc;
 }
@@ -232,8 +245,9 @@ static int undo_step(nx_run *r, size_t i)
         rc = injected(r, i, NX_AFTER_UNDO);
     if (rc == 0) {
         jlog(r, "undo-done", stepf(i));
-        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undone in %.1f s",
-               (double)(nx_mono_ms() - t0) / 1000.0);
+        char t[48];
+        nx_log(r->out, NEXO_LOG_INFO, sname(r, i), "undone in %s",
+               took(nx_mono_ms() - t0, t, sizeof t));
     } else {
         jlog(r, "undo-failed", json_pack("{s:I, s:s}", "step", (json_int_t)i, "error",
                                          r->ctx[i].msg));

@@ -138,6 +138,7 @@ static void progress_start(const nx_out *o, nx_progress *p, const char *label, u
     p->last_pct = -1;
     p->file_pct = 0;
     p->last_ms = 0;
+    p->ended = 0;
 }
 
 static void draw_bar(const nx_out *o, nx_progress *p, const char *prefix, const char *label,
@@ -220,7 +221,10 @@ void nx_progress_draw(const nx_out *o, nx_progress *p, const char *prefix, const
     if (o->verbosity < 1)
         return;
     if (o->tty) {
-        draw_bar(o, p, prefix, label, items, done, total, per_s, now);
+        /* a total reported again draws no second bar */
+        if (!p->ended)
+            draw_bar(o, p, prefix, label, items, done, total, per_s, now);
+        p->ended = total && done >= total;
         return;
     }
     int slot = p->last_pct;
@@ -332,6 +336,11 @@ void nx_sink_line(nx_logsink *s, int level, const char *step, const char *msg)
 {
     if (!s)
         return;
+    if (level == NEXO_LOG_ERROR) {
+        free(s->last_error);
+        s->last_error = step && *step ? nx_xasprintf("[%s] %s", step, msg ? msg : "")
+                                      : nx_xstrdup(msg ? msg : "");
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -440,6 +449,7 @@ void nx_sink_free(nx_logsink *s)
     free(s->path);
     free(s->update_id);
     free(s->pending);
+    free(s->last_error);
     json_decref(s->report);
     nx_sink_init(s);
 }
@@ -508,3 +518,196 @@ int nx_logs_prune(const nx_out *o, const char *state_dir, const char *backups_di
     free(dir);
     return removed;
 }
+
+/* ---- commands that update: --json -------------------------------------------- */
+
+json_t *nx_report_frame(const char *outcome, int code, const char *component,
+                        const char *from, const char *to, const char *error)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "outcome", json_string(outcome));
+    json_object_set_new(doc, "exit", json_integer(code));
+    json_object_set_new(doc, "update_id", json_null());
+    json_object_set_new(doc, "component", component ? json_string(component) : json_null());
+    json_object_set_new(doc, "from_version", from ? json_string(from) : json_null());
+    json_object_set_new(doc, "to_version", to ? json_string(to) : json_null());
+    json_object_set_new(doc, "pipeline", json_null());
+    json_object_set_new(doc, "pipeline_file", json_null());
+    json_object_set_new(doc, "dry_run", json_false());
+    json_object_set_new(doc, "started_at", json_null());
+    json_object_set_new(doc, "duration_ms", json_integer(0));
+    json_object_set_new(doc, "maintenance_seconds", json_real(0));
+    json_object_set_new(doc, "maintenance_ms", json_integer(0));
+    json_object_set_new(doc, "error", error && *error ? json_string(error) : json_null());
+    json_object_set_new(doc, "log_file", json_null());
+    json_object_set_new(doc, "steps", json_array());
+    return doc;
+}
+
+void nx_capture_begin(nx_capture *k, nx_out *out)
+{
+    nx_sink_init(&k->sink);
+    k->out = out;
+    k->outer = out->sink;
+    out->sink = &k->sink;
+    k->saved_stdout = -1;
+    if (out->json) {
+        fflush(stdout);
+        k->saved_stdout = dup(STDOUT_FILENO);
+        if (k->saved_stdout >= 0)
+            dup2(STDERR_FILENO, STDOUT_FILENO);
+    }
+}
+
+json_t *nx_capture_end(nx_capture *k, int code, const char *component, const char *from,
+                       const char *to)
+{
+    if (k->saved_stdout >= 0) {
+        fflush(stdout);
+        dup2(k->saved_stdout, STDOUT_FILENO);
+        close(k->saved_stdout);
+        k->saved_stdout = -1;
+    }
+    k->out->sink = k->outer;
+    json_t *doc = k->sink.report;
+    k->sink.report = NULL;
+    if (doc)
+        json_object_set_new(doc, "exit", json_integer(code));
+    else
+        doc = nx_report_frame(code == 0 ? "nothing_to_do" : "refused", code, component, from,
+                              to, code == 0 ? NULL : k->sink.last_error);
+    nx_sink_free(&k->sink);
+    return doc;
+}
+
+/* ---- steps of an update, from its journal ------------------------------------ */
+
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* Per step, from the journal's records: how its run and undo went. */
+struct stepview {
+    long long start_t, undo_t;
+    const char *outcome;   /* done failed undone skipped */
+    long long ms, undo_ms; /* -1: none */
+    const char *undo;      /* NULL, "done", "failed" */
+    const char *error, *undo_error, *commit_error;
+};
+
+static void apply_record(struct stepview *v, const char *ev, const json_t *rec)
+{
+    long long t = json_integer_value(json_object_get(rec, "t"));
+    const char *err = json_string_value(json_object_get(rec, "error"));
+    if (strcmp(ev, "step-start") == 0) {
+        v->start_t = t;
+        v->outcome = "running";
+    } else if (strcmp(ev, "step-done") == 0) {
+        v->outcome = "done";
+        v->ms = json_integer_value(json_object_get(rec, "ms"));
+    } else if (strcmp(ev, "step-failed") == 0) {
+        v->outcome = "failed";
+        v->ms = t - v->start_t;
+        v->error = err;
+    } else if (strcmp(ev, "undo-start") == 0) {
+        v->undo_t = t;
+        v->undo = "started";
+    } else if (strcmp(ev, "undo-done") == 0) {
+        v->undo = "done";
+        v->undo_ms = t - v->undo_t;
+        if (strcmp(v->outcome, "done") == 0)
+            v->outcome = "undone";
+    } else if (strcmp(ev, "undo-failed") == 0) {
+        v->undo = "failed";
+        v->undo_ms = t - v->undo_t;
+        v->undo_error = err;
+    } else if (strcmp(ev, "commit-failed") == 0) {
+        v->commit_error = err;
+    }
+}
+
+/* The step instances of the update: the begin record's pipeline, with
+ * the steps "insert" records added where insert.c puts them (the highest
+ * position first; of one position, the fragment's later step first). */
+static json_t *journal_steps(const json_t *records)
+{
+    json_t *begin = json_array_get(records, 0);
+    json_t *steps = json_deep_copy(json_object_get(json_object_get(begin, "pipeline"),
+                                                   "steps"));
+    if (!json_is_array(steps)) {
+        json_decref(steps);
+        steps = json_array();
+    }
+    size_t k;
+    json_t *rec;
+    json_array_foreach(records, k, rec) {
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        if (!ev || strcmp(ev, "insert") != 0)
+            continue;
+        json_t *at = json_object_get(rec, "at");
+        json_t *frag = json_object_get(json_object_get(rec, "pipeline"), "steps");
+        size_t n = json_array_size(frag);
+        unsigned char *used = nx_xcalloc(n ? n : 1, 1);
+        for (size_t done = 0; done < n; done++) {
+            size_t best = n;
+            for (size_t i = 0; i < n; i++) {
+                json_int_t pi = json_integer_value(json_array_get(at, i));
+                if (!used[i] && (best == n || pi >= json_integer_value(json_array_get(at, best))))
+                    best = i;
+            }
+            used[best] = 1;
+            size_t pos = (size_t)json_integer_value(json_array_get(at, best));
+            if (pos > json_array_size(steps))
+                pos = json_array_size(steps);
+            json_array_insert(steps, pos, json_array_get(frag, best));
+        }
+        free(used);
+    }
+    return steps;
+}
+
+json_t *nx_report_steps(const json_t *records)
+{
+    json_t *desc = journal_steps(records);
+    size_t n = json_array_size(desc);
+    struct stepview *v = nx_xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i].outcome = "skipped";
+        v[i].ms = v[i].undo_ms = -1;
+    }
+    size_t k;
+    json_t *rec;
+    json_array_foreach(records, k, rec) {
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        json_t *st = json_object_get(rec, "step");
+        if (!ev || !json_is_integer(st) || json_integer_value(st) < 0 ||
+            (size_t)json_integer_value(st) >= n)
+            continue;
+        apply_record(&v[json_integer_value(st)], ev, rec);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* started, never finished (killed): it failed */
+        const char *outcome = strcmp(v[i].outcome, "running") == 0 ? "failed" : v[i].outcome;
+        json_t *d = json_array_get(desc, i);
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const char *module = json_string_value(json_object_get(d, "module"));
+        json_t *o = json_pack("{s:s, s:s, s:s}", "name", name ? name : "?", "module",
+                              module ? module : "?", "outcome", outcome);
+        json_object_set_new(o, "ms", v[i].ms >= 0 ? json_integer(v[i].ms) : json_null());
+        json_object_set_new(o, "undo", jstr(v[i].undo));
+        json_object_set_new(o, "undo_ms", v[i].undo_ms >= 0 ? json_integer(v[i].undo_ms)
+                                                            : json_null());
+        json_object_set_new(o, "error", jstr(v[i].error));
+        if (v[i].undo_error)
+            json_object_set_new(o, "undo_error", json_string(v[i].undo_error));
+        if (v[i].commit_error)
+            json_object_set_new(o, "commit_error", json_string(v[i].commit_error));
+        json_array_append_new(arr, o);
+    }
+    free(v);
+    json_decref(desc);
+    return arr;
+}
+

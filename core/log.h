@@ -21,6 +21,7 @@ typedef struct nx_logsink {
     char *pending;       /* lines before the file was opened */
     size_t npending;
     json_t *report;      /* the result of the last update run (update.c) */
+    char *last_error;    /* the last error line, for a report without a run */
 } nx_logsink;
 
 typedef struct nx_out {
@@ -37,6 +38,7 @@ typedef struct nx_progress {
     long long start_ms; /* monotonic: first report of this series */
     long long call_ms;  /* monotonic: the step function began (engine) */
     uint64_t last_done;
+    int ended;        /* the series reached its total (drawn once) */
     int file_pct;     /* last 10 % step written to the log file (+1) */
     char what[64];    /* what the current bar shows */
 } nx_progress;
@@ -76,5 +78,35 @@ int nx_is_update_id(const char *s);
  * are logged as warnings. */
 int nx_logs_prune(const nx_out *o, const char *state_dir, const char *backups_dir,
                   long keep_days);
+
+/* ---- commands that update: --json ------------------------------------------- */
+
+/* The frame of a run's report (docs/operations.md, "JSON output"):
+ * outcome, exit, update_id null, component, from/to, no steps, error. */
+json_t *nx_report_frame(const char *outcome, int code, const char *component,
+                        const char *from, const char *to, const char *error);
+
+/* The steps of an update as its journal's records tell them (those of a
+ * recover included): [{name, module, outcome (done, failed, undone,
+ * skipped), ms, undo (null, done, failed, started), undo_ms, error,
+ * undo_error?, commit_error?}]. */
+json_t *nx_report_steps(const json_t *records);
+
+/* A command that updates collects its lines in a sink of its own (they
+ * become the update's log once the update id exists) and, with --json,
+ * sends stdout to stderr until it prints its one document. */
+typedef struct nx_capture {
+    nx_logsink sink;
+    nx_out *out;
+    nx_logsink *outer;   /* the caller's sink, put back at the end */
+    int saved_stdout;    /* -1: not diverted */
+} nx_capture;
+
+void nx_capture_begin(nx_capture *k, nx_out *out);
+/* Put out back; return the report of the update that ran (exit set to
+ * code), or a frame: outcome nothing_to_do (code 0) or refused, with the
+ * last error line. A new reference. */
+json_t *nx_capture_end(nx_capture *k, int code, const char *component, const char *from,
+                       const char *to);
 
 #endif

@@ -110,12 +110,22 @@ static const struct cmd CMDS[] = {
       "maintenance mode and the lock are released. Running it again is harmless.\n"
       "Exit 0 when done or nothing to do, 4 when an undo failed again, 5 when an\n"
       "update is running." },
-    { "history", cmd_history, "history [--limit N]",
+    { "history", cmd_history, "history [--limit N] | history --id ID [--log]",
       "Every update attempt, newest first (default: the last 20), from the\n"
       "database's update_history table: time, update id, component, from -> to,\n"
-      "outcome (success, rolled_back, rollback_failed), seconds in maintenance\n"
-      "mode, and the error of a failed attempt. Failed and rolled back attempts\n"
-      "are there too: the row is written after the outcome is final." },
+      "outcome (success, rolled_back, rollback_failed, manual_rollback), seconds in\n"
+      "maintenance mode, and the error of a failed attempt. Failed and rolled back\n"
+      "attempts are there too: the row is written after the outcome is final.\n"
+      "--id ID   that one attempt: its row, its pipeline, its log file and journal,\n"
+      "          and each step with its outcome and duration (from the journal,\n"
+      "          STATE/journal/ID.jnl). Exit 1 when nothing of it is recorded.\n"
+      "--log     with --id: print the update's log, STATE/logs/ID.log (every line\n"
+      "          the update printed, with UTC time, level and step; recover's lines\n"
+      "          appended). Exit 1 naming the file when there is none (logs go with\n"
+      "          their update's backups, after [backup] keep_days).\n"
+      "--json: {attempts: [...]}; with --id {update_id, attempt, info, log_file,\n"
+      "journal, journal_outcome, steps}; with --log {update_id, log_file, lines:\n"
+      "[{time, level, step, message}]} (docs/operations.md)." },
     { "status", cmd_status, "status",
       "Versions on disk for core and plugins, maintenance mode, the lock holder\n"
       "(pid and update id) and an interrupted update, if any, with what recover\n"

@@ -86,14 +86,10 @@ static json_t *report_new(const struct nx_update_req *req, const char *pipeline_
                           const char *id, int code, const char *error, long long started_ms,
                           long long ms, long long maint_ms, const char *log_file)
 {
-    json_t *doc = json_object();
-    json_object_set_new(doc, "outcome", json_string(outcome_of(code, req->dry_run)));
-    json_object_set_new(doc, "exit", json_integer(code));
+    json_t *doc = nx_report_frame(outcome_of(code, req->dry_run), code,
+                                  req->component ? req->component : "custom", req->from,
+                                  req->to, error);
     json_object_set_new(doc, "update_id", jstr(id));
-    json_object_set_new(doc, "component", json_string(req->component ? req->component
-                                                                     : "custom"));
-    json_object_set_new(doc, "from_version", jstr(req->from));
-    json_object_set_new(doc, "to_version", jstr(req->to));
     json_object_set_new(doc, "pipeline", jstr(pipeline_name));
     json_object_set_new(doc, "pipeline_file", jstr(req->pipeline));
     json_object_set_new(doc, "dry_run", json_boolean(req->dry_run));
@@ -102,91 +98,8 @@ static json_t *report_new(const struct nx_update_req *req, const char *pipeline_
     json_object_set_new(doc, "maintenance_seconds",
                         json_real((double)((maint_ms + 5) / 10) / 100.0));
     json_object_set_new(doc, "maintenance_ms", json_integer(maint_ms));
-    json_object_set_new(doc, "error", error && *error ? json_string(error) : json_null());
     json_object_set_new(doc, "log_file", jstr(log_file));
-    json_object_set_new(doc, "steps", json_array());
     return doc;
-}
-
-/* Per step, from the journal's records: how its run and undo went. */
-struct stepview {
-    long long start_t, undo_t;
-    const char *outcome;   /* done failed undone skipped */
-    long long ms, undo_ms; /* -1: none */
-    const char *undo;      /* NULL, "done", "failed" */
-    const char *error, *undo_error, *commit_error;
-};
-
-static void apply_record(struct stepview *v, const char *ev, const json_t *rec)
-{
-    long long t = json_integer_value(json_object_get(rec, "t"));
-    const char *err = json_string_value(json_object_get(rec, "error"));
-    if (strcmp(ev, "step-start") == 0) {
-        v->start_t = t;
-        v->outcome = "running";
-    } else if (strcmp(ev, "step-done") == 0) {
-        v->outcome = "done";
-        v->ms = json_integer_value(json_object_get(rec, "ms"));
-    } else if (strcmp(ev, "step-failed") == 0) {
-        v->outcome = "failed";
-        v->ms = t - v->start_t;
-        v->error = err;
-    } else if (strcmp(ev, "undo-start") == 0) {
-        v->undo_t = t;
-        v->undo = "started";
-    } else if (strcmp(ev, "undo-done") == 0) {
-        v->undo = "done";
-        v->undo_ms = t - v->undo_t;
-        if (strcmp(v->outcome, "done") == 0)
-            v->outcome = "undone";
-    } else if (strcmp(ev, "undo-failed") == 0) {
-        v->undo = "failed";
-        v->undo_ms = t - v->undo_t;
-        v->undo_error = err;
-    } else if (strcmp(ev, "commit-failed") == 0) {
-        v->commit_error = err;
-    }
-}
-
-/* The steps of the update as its journal tells them (records of a
- * recover included): [{name, module, outcome, ms, undo, undo_ms, error}]. */
-static json_t *steps_from_journal(const nx_pipeline *pl, const json_t *records)
-{
-    size_t n = pl->nsteps;
-    struct stepview *v = nx_xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        v[i].outcome = "skipped";
-        v[i].ms = v[i].undo_ms = -1;
-    }
-    size_t k;
-    json_t *rec;
-    json_array_foreach(records, k, rec) {
-        const char *ev = json_string_value(json_object_get(rec, "ev"));
-        json_t *st = json_object_get(rec, "step");
-        if (!ev || !json_is_integer(st) || json_integer_value(st) < 0 ||
-            (size_t)json_integer_value(st) >= n)
-            continue;
-        apply_record(&v[json_integer_value(st)], ev, rec);
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        /* started, never finished (killed): it failed */
-        const char *outcome = strcmp(v[i].outcome, "running") == 0 ? "failed" : v[i].outcome;
-        json_t *o = json_pack("{s:s, s:s, s:s}", "name", pl->steps[i].name, "module",
-                              pl->steps[i].module, "outcome", outcome);
-        json_object_set_new(o, "ms", v[i].ms >= 0 ? json_integer(v[i].ms) : json_null());
-        json_object_set_new(o, "undo", jstr(v[i].undo));
-        json_object_set_new(o, "undo_ms", v[i].undo_ms >= 0 ? json_integer(v[i].undo_ms)
-                                                            : json_null());
-        json_object_set_new(o, "error", jstr(v[i].error));
-        if (v[i].undo_error)
-            json_object_set_new(o, "undo_error", json_string(v[i].undo_error));
-        if (v[i].commit_error)
-            json_object_set_new(o, "commit_error", json_string(v[i].commit_error));
-        json_array_append_new(arr, o);
-    }
-    free(v);
-    return arr;
 }
 
 /* The journal of update id: archived <id>.jnl, or current.jnl (exit 4). */
@@ -364,7 +277,7 @@ out:;
                              out->sink && out->sink->fd >= 0 ? out->sink->path : NULL);
     json_t *records = journal_records(state, id);
     if (records) {
-        json_object_set_new(doc, "steps", steps_from_journal(r.pl, records));
+        json_object_set_new(doc, "steps", nx_report_steps(records));
         json_decref(records);
     }
     report_set(out, doc);
