@@ -48,6 +48,10 @@ static const struct key KEYS[] = {
     { "notify", "email", K_STR, NULL, NULL, 0 },
     { "notify", "smtp_url", K_STR, "smtp://127.0.0.1:25", NULL, 0 },
     { "notify", "from", K_STR, "nexo-update@localhost", NULL, 0 },
+    /* SMTP login (docs/operations.md "E-mail"): the password file is 0600 */
+    { "notify", "user", K_STR, NULL, NULL, 0 },
+    { "notify", "password_file", K_PATH, NULL, NULL, 0 },
+    { "notify", "starttls", K_BOOL, "false", NULL, 0 },
     { "auto", "apply", K_CHOICE, "none", "none|patch|minor", 0 },
     /* HH:MM-HH:MM local time, may wrap midnight (22:00-04:00) */
     { "auto", "window", K_WINDOW, NULL, NULL, 0 },
