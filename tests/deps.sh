@@ -11,6 +11,7 @@ PKGS=(
   clang libclang-rt-14-dev
   postgresql postgresql-client mariadb-server mariadb-client sqlite3
   nginx-light openssl python3 curl ca-certificates libarchive-tools
+  python3-aiosmtpd
 )
 missing=()
 for p in "${PKGS[@]}"; do
