@@ -116,6 +116,11 @@ static json_t *journal_records(const char *state, const char *id)
     }
     if (nx_journal_read(file, &records, &torn, &e) != 0)
         records = NULL;
+    const char *bid = json_string_value(json_object_get(json_array_get(records, 0), "id"));
+    if (records && (!bid || strcmp(bid, id) != 0)) {
+        json_decref(records); /* another update's journal */
+        records = NULL;
+    }
     free(file);
     free(dir);
     return records;
