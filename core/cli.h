@@ -52,5 +52,6 @@ int cmd_update_db(struct cli *c, int argc, char **argv); /* cli_install.c */
 int cmd_install(struct cli *c, int argc, char **argv);   /* cli_install.c */
 int cmd_verify(struct cli *c, int argc, char **argv);    /* cli_verify.c */
 int cmd_backups(struct cli *c, int argc, char **argv);   /* cli_backups.c */
+int cmd_schedule(struct cli *c, int argc, char **argv);  /* cli_schedule.c */
 
 #endif

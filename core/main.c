@@ -174,8 +174,24 @@ static const struct cmd CMDS[] = {
       "          and recover: the way to try an integrator's steps. Asks for\n"
       "          confirmation (-y to skip); with -n only validates and plans.\n"
       "          --param NAME=VALUE becomes the fact param.NAME (host->info)." },
-    { "schedule", not_yet, "schedule --at TIME COMMAND | schedule list | schedule cancel ID",
-      "One-off updates for the timer to run." },
+    { "schedule", cmd_schedule,
+      "schedule --at \"YYYY-MM-DD HH:MM\" COMMAND | schedule list | schedule cancel ID\n"
+      "       | schedule run-due",
+      "One-off updates for the timer to run (conf/systemd: nexo-update-schedule.timer\n"
+      "runs 'schedule run-due' every 5 minutes). Jobs are files in STATE/schedule/.\n"
+      "--at TIME COMMAND  record a job: TIME is local time, in the future; COMMAND is\n"
+      "                   core [--to V], plugin SLUG [--to V] or all, each may add\n"
+      "                   --allow-major. Prints the job's id.\n"
+      "list               every job: id, time, status (pending, running, done,\n"
+      "                   failed, cancelled, interrupted), command, result. --json:\n"
+      "                   {dir, jobs: [{id, command, command_line, at, at_epoch,\n"
+      "                   at_utc, created_at, status, started_at?, finished_at?, exit?,\n"
+      "                   outcome?, cancelled_at?}]}.\n"
+      "cancel ID          cancel a pending job.\n"
+      "run-due            run every pending job whose time has come, once, as -y (an\n"
+      "                   interrupted one is never run again); records the outcome in\n"
+      "                   the job. Exit: the worst exit code of the jobs, 0 when none\n"
+      "                   was due. --json: {ran: [{id, command, at, exit, outcome}], exit}." },
     { "serve", not_yet, "serve [--listen ADDR:PORT]",
       "The admin web UI (default 127.0.0.1:8480)." },
 };
