@@ -371,12 +371,23 @@ static void add_body(struct buf *b, const char *body)
 char *nx_mail_format(const nx_mail *m, const char *subject, const char *body, time_t now)
 {
     struct buf b = { 0 };
-    char to[4096];
     add_date(&b, now);
     b_str(&b, "From: ");
     b_str(&b, m->from);
-    b_str(&b, "\r\nTo: ");
-    b_str(&b, nx_mail_to_text(m, to, sizeof to));
+    b_str(&b, "\r\nTo:");
+    size_t col = 3;
+    for (size_t i = 0; i < m->nto; i++) { /* folded before 78 columns */
+        size_t n = strlen(m->to[i]);
+        if (i && col + n + 2 > 78) {
+            b_str(&b, ",\r\n ");
+            col = 1;
+        } else {
+            b_str(&b, i ? ", " : " ");
+            col += i ? 2 : 1;
+        }
+        b_str(&b, m->to[i]);
+        col += n;
+    }
     b_str(&b, "\r\n");
     add_subject(&b, subject);
     add_message_id(&b, m, now);

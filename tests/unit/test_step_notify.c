@@ -465,6 +465,17 @@ START_TEST(mail_format)
     ck_assert_uint_gt(lines, 14);
     HAS(text, "\r\nlast\r\n");
     free(text);
+    /* many recipients: To: folded, every line short */
+    json_object_set_new(kv, "email", json_string("a-rather-long-mailbox-name-1@example.org "
+                                                 "a-rather-long-mailbox-name-2@example.org "
+                                                 "a-rather-long-mailbox-name-3@example.org"));
+    nx_mail_free(&m);
+    ck_assert_int_eq(init_with(kv, &m, msg, sizeof msg), 0);
+    text = nx_mail_format(&m, "s", "x", (time_t)0);
+    HAS(text, "\r\nTo: a-rather-long-mailbox-name-1@example.org,\r\n "
+              "a-rather-long-mailbox-name-2@example.org,\r\n "
+              "a-rather-long-mailbox-name-3@example.org\r\nSubject: s\r\n");
+    free(text);
     /* a subject that is not ASCII: RFC 2047 encoded words */
     text = nx_mail_format(&m, "Actualización de núcleo disponible en el sitio de pruebas "
                           "número uno", "x", (time_t)0);
