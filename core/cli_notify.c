@@ -16,6 +16,7 @@
 #include "mail.h"
 #include "tables.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
