@@ -376,12 +376,11 @@ check "API core -n --to 1.0.5: the server offers only 1.1.0, exit 1" \
 kill "$APISRV" 2>/dev/null || true
 wait "$APISRV" 2>/dev/null || true
 
-# ---- check --notify / --apply-auto: later
+# ---- check --notify without an address (e-mail: tests/e2e/notify.sh)
 conf "url = file://$REPO/index.json" "trusted_keys = keys"
-for opt in --notify --apply-auto; do
-    rc=$(rc_of "$NX" -c "$CONF" check $opt)
-    check "check $opt: not available yet, exit 1" bash -c "test $rc = 1 && grep -q 'not available yet' '$T/err'"
-done
+rc=$(rc_of "$NX" -c "$CONF" check --notify)
+check "check --notify without [notify] email: exit 1, saying so" \
+    bash -c "test $rc = 1 && grep -q 'no \[notify\] email' '$T/err'"
 
 # ---- core without -n and without a terminal asks for -y (exit 2)
 rc=$(rc_of "$NX" -c "$CONF" core)

@@ -22,7 +22,7 @@ check "help status" bash -c "'$NX' help status | grep -q '^Usage: nexo-update .*
 check "no command: usage, exit 2" test "$(rc_of "$NX")" = 2
 check "unknown command: exit 2" test "$(rc_of "$NX" frobnicate)" = 2
 check "plugin:SLUG is the plugin command" bash -c "'$NX' plugin:foo --help | grep -q 'plugin SLUG'"
-for cmd in schedule serve; do
+for cmd in serve; do
     # shellcheck disable=SC2086
     rc=$(rc_of "$NX" -c "$CONF" $cmd)
     check "$cmd: not available yet, exit 1 (got $rc)" \
@@ -178,5 +178,5 @@ mkdir -p "$T/pipelines"; cp "$PREFIX/etc/nexo-update/pipelines/core.ini" "$T/pip
 rc=$(rc_of "$NX" -c "$CONF" pipeline show core)
 check "show core: every module of the default pipeline loads (exit $rc)" test "$rc" = 0
 check "show core: the default pipeline's steps in contract order" \
-    bash -c "grep -oE '^ *[0-9]+\. \[[a-z-]+\] [a-z_]+' '$T/out' | awk '{print \$3}' | tr '\n' ' ' | grep -qx 'health_check download verify extract hooks maintenance backup hooks migrate replace_files hooks register_version cache_clear maintenance '"
+    bash -c "grep -oE '^ *[0-9]+\. \[[a-z-]+\] [a-z_]+' '$T/out' | awk '{print \$3}' | tr '\n' ' ' | grep -qx 'health_check notify download verify extract hooks maintenance backup hooks migrate replace_files hooks register_version cache_clear maintenance notify '"
 nx_finish

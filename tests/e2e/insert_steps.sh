@@ -69,7 +69,7 @@ rc=0; "${NXC[@]}" -y core --to 1.1.0 > "$T/out" 2>&1 || rc=$?
 check "core --to 1.1.0 with the package's own step: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "... the step was inserted after migrate" grep -q "inserted \[own\] (ctor_step 1.0.0" "$T/out"
 check "... and ran: own.applied" [ -f "$T/fx/own.applied" ]
-check "... running as step 11/16, after migrate" grep -q "\[own\] running (11/16)" "$T/out"
+check "... running as step 12/18, after migrate" grep -q "\[own\] running (12/18)" "$T/out"
 check "... its module was loaded from the update's work folder" \
     grep -q "$T/state/work/.*/inserted/own/ctor_step.so" "$T/out"
 check "... the journal records the insertion" \
