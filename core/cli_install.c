@@ -806,11 +806,13 @@ static void print_summary(const struct cli *c, const nx_config *cfg, const struc
     fflush(stdout);
 }
 
-static int install(struct cli *c, int argc, char **argv, json_t *doc, char **version)
+static int install(struct cli *c, int argc, char **argv, json_t *doc, char **version,
+                   int *usage)
 {
     struct source s = { 0 };
     struct probe p = { 0 };
     int code = install_args(argc, argv, &s);
+    *usage = code != 0;
     if (code != 0)
         return code;
     nx_config *cfg = cli_config(c);
@@ -869,12 +871,13 @@ int cmd_install(struct cli *c, int argc, char **argv)
     nx_capture_begin(&cap, &c->out);
     json_t *extra = json_object();
     char *version = NULL;
-    int code = install(c, argc, argv, extra, &version);
+    int usage = 0;
+    int code = install(c, argc, argv, extra, &version, &usage);
     json_t *doc = nx_capture_end(&cap, code, "core", NULL, version);
     json_object_update(doc, extra);
     json_decref(extra);
     free(version);
-    if (c->out.json && code != NX_EXIT_USAGE)
+    if (c->out.json && !usage)
         cli_print_json(doc);
     else
         json_decref(doc);

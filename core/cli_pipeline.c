@@ -124,8 +124,9 @@ out:
     return code;
 }
 
-static int run(struct cli *c, int argc, char **argv)
+static int run(struct cli *c, int argc, char **argv, json_t *doc, int *usage)
 {
+    *usage = 1;
     struct nx_update_req req = { 0 };
     const char *what = NULL;
     json_t *params = json_object();
@@ -170,6 +171,7 @@ static int run(struct cli *c, int argc, char **argv)
         json_decref(params);
         return NX_EXIT_USAGE;
     }
+    *usage = 0;
     nx_config *cfg = cli_config(c);
     if (!cfg) {
         json_decref(params);
@@ -188,6 +190,8 @@ static int run(struct cli *c, int argc, char **argv)
         if (ok <= 0) {
             free(path);
             json_decref(params);
+            json_object_set_new(doc, "outcome", json_string("refused"));
+            json_object_set_new(doc, "error", json_string("not confirmed"));
             return ok < 0 ? NX_EXIT_USAGE : NX_EXIT_OK;
         }
     }
@@ -203,9 +207,13 @@ static int run_cmd(struct cli *c, int argc, char **argv)
 {
     nx_capture cap;
     nx_capture_begin(&cap, &c->out);
-    int code = run(c, argc, argv);
+    json_t *extra = json_object();
+    int usage = 0;
+    int code = run(c, argc, argv, extra, &usage);
     json_t *doc = nx_capture_end(&cap, code, NULL, NULL, NULL);
-    if (c->out.json && code != NX_EXIT_USAGE)
+    json_object_update(doc, extra);
+    json_decref(extra);
+    if (c->out.json && !usage)
         cli_print_json(doc);
     else
         json_decref(doc);
