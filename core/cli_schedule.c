@@ -598,11 +598,11 @@ static int run_job(struct cli *c, const char *dir, struct job *j)
 {
     char t[32];
     now_utc(t, sizeof t);
-    const char *id = jstr(j->doc, "id");
+    /* job_update replaces j->doc: nothing of the old one is kept */
     if (job_update(c, dir, j, "pending", "running",
                    json_pack("{s:s, s:i}", "started_at", t, "pid", (int)getpid())) != 0)
         return -1;
-    nx_log(&c->out, NEXO_LOG_INFO, NULL, "== job %s: %s (due %s)", id,
+    nx_log(&c->out, NEXO_LOG_INFO, NULL, "== job %s: %s (due %s)", jstr(j->doc, "id"),
            jstr(j->doc, "command_line"), jstr(j->doc, "at"));
     int code = run_command(c, json_object_get(j->doc, "command"));
     now_utc(t, sizeof t);
