@@ -5,7 +5,15 @@
  * new empty one is made with the same mode. undo removes the new one and
  * puts the old one back (also in a fresh process, also twice); commit
  * deletes the old one. A missing cache folder: nothing to do.
+ *
+ * Ownership: running as root (euid 0) on a site whose root belongs to
+ * another user (e.g. www-data), the new folder gets the old folder's
+ * uid and gid, so that PHP can still write its cache; otherwise it is
+ * left as mkdir makes it (the running user's).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <nexo/step.h>
 
 #include <errno.h>
@@ -13,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -53,6 +62,19 @@ static int c_plan(const struct nexo_host *h, nexo_ctx *c)
     return 0;
 }
 
+/* As root on a site owned by another user: the new folder as the old one. */
+static int same_owner(const struct nexo_host *h, nexo_ctx *c, const char *dir,
+                      const struct stat *st)
+{
+    struct stat rst;
+    if (geteuid() != 0 || stat(h->info(c, "root"), &rst) != 0 || rst.st_uid == 0)
+        return 0;
+    if (lchown(dir, st->st_uid, st->st_gid) != 0)
+        return h->fail(c, NEXO_EIO, "%s: cannot give it to uid %u gid %u: %s", dir,
+                       (unsigned)st->st_uid, (unsigned)st->st_gid, strerror(errno));
+    return 0;
+}
+
 static int aside_and_recreate(const struct nexo_host *h, nexo_ctx *c, const char *dir,
                               const struct stat *st)
 {
@@ -67,7 +89,11 @@ static int aside_and_recreate(const struct nexo_host *h, nexo_ctx *c, const char
         rc = h->state_set(c, "aside", aside);
     if (!rc && rename(dir, aside) != 0)
         rc = h->fail(c, NEXO_EIO, "cannot move %s aside: %s", dir, strerror(errno));
-    if (!rc && (mkdir(dir, 0700) != 0 || chmod(dir, st->st_mode & 07777) != 0))
+    if (!rc && mkdir(dir, 0700) != 0)
+        rc = h->fail(c, NEXO_EIO, "%s: cannot make it again: %s", dir, strerror(errno));
+    if (!rc)
+        rc = same_owner(h, c, dir, st);
+    if (!rc && chmod(dir, st->st_mode & 07777) != 0)
         rc = h->fail(c, NEXO_EIO, "%s: cannot make it again: %s", dir, strerror(errno));
     if (!rc)
         h->log(c, NEXO_LOG_INFO, "emptied %s", dir);

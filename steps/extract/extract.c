@@ -37,6 +37,14 @@
  * folder then mirroring the site; the manifest is recorded by default as
  * <component_dir>/.nexo-release.json, i.e. .nexo-release.json in the
  * plugin's own folder.
+ *
+ * Ownership: running as root (euid 0) on a site whose root belongs to
+ * another user (e.g. www-data), every entry made in the staging folder
+ * (files, folders, symlinks, the recorded manifest; not the 0700 staging
+ * folder itself) is given the site root's uid and gid (lchown, the
+ * manifest's modes stay), so that what the replace step renames into the
+ * site belongs to the site's user, not to root. Not running as root, or
+ * on a site owned by root, nothing is chowned.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -480,6 +488,28 @@ static int record_manifest(struct xt *x)
     return rc;
 }
 
+/* As root on a site owned by another user: everything staged becomes
+ * that user's (uid and gid of the site root). */
+static int give_to_site_owner(struct xt *x, const char *staging)
+{
+    struct stat st;
+    const char *root = x->h->info(x->c, "root");
+    if (geteuid() != 0 || !root || stat(root, &st) != 0 || st.st_uid == 0)
+        return 0;
+    int fd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int ok = fd >= 0 && xt_chown_tree(fd, st.st_uid, st.st_gid) == 0 && syncfs(fd) == 0;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return x->h->fail(x->c, NEXO_EIO, "%s: cannot give the staged files to the site's "
+                          "owner (uid %u gid %u): %s", staging, (unsigned)st.st_uid,
+                          (unsigned)st.st_gid, strerror(err));
+    x->h->log(x->c, NEXO_LOG_DEBUG, "staged files given to uid %u gid %u (the site root's "
+              "owner)", (unsigned)st.st_uid, (unsigned)st.st_gid);
+    return 0;
+}
+
 static int stage(struct xt *x, const struct paths *p)
 {
     const struct nexo_host *h = x->h;
@@ -492,6 +522,8 @@ static int stage(struct xt *x, const struct paths *p)
         rc = xt_unpack(x);
     if (!rc)
         rc = record_manifest(x);
+    if (!rc)
+        rc = give_to_site_owner(x, p->staging);
     if (!rc)
         rc = save_manifest(x, p->copy);
     if (!rc)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "manifest.h"
 
@@ -45,6 +46,9 @@ void xt_free(struct xt *x);
  * through a symlink (O_NOFOLLOW); with `create`, missing folders are made
  * (mode 0755). len 0 gives a new descriptor of dfd itself. -1 with errno. */
 int xt_opendir(int dfd, const char *rel, size_t len, int create);
+/* Give every entry below the folder dfd (not dfd itself) to uid/gid
+ * (lchown: modes stay, symlinks are not followed). -1 with errno. */
+int xt_chown_tree(int dfd, uid_t uid, gid_t gid);
 /* Remove a tree without following symlinks, also folders whose mode
  * forbids it (they are made 0700 first). A missing path is fine. -1 with
  * errno. */

@@ -62,6 +62,45 @@ int xt_opendir(int dfd, const char *rel, size_t len, int create)
     return fd;
 }
 
+/* Give everything in the folder `fd` (consumed) to uid/gid, deepest
+ * first, never following a symlink. */
+static int chown_contents(int fd, uid_t uid, gid_t gid)
+{
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    int rc = 0;
+    for (struct dirent *de = readdir(d); de && rc == 0; de = readdir(d)) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = -1;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd(d), de->d_name, DIR_FLAGS);
+            rc = sub < 0 ? -1 : chown_contents(sub, uid, gid);
+        }
+        if (rc == 0 && fchownat(dirfd(d), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            rc = -1;
+    }
+    int err = errno;
+    closedir(d);
+    errno = err;
+    return rc;
+}
+
+int xt_chown_tree(int dfd, uid_t uid, gid_t gid)
+{
+    int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -1 : chown_contents(fd, uid, gid);
+}
+
 static int rm_at(int dfd, const char *name);
 
 /* Empty the folder `fd` (consumed). */

@@ -8,6 +8,10 @@
  *     writable (the first one that is not is named); for a plugin (fact
  *     component_dir) its folder and the folder above it instead (when
  *     that does not exist yet, the nearest one that does);
+ *   - for [database] driver = sqlite: the database file [database] path
+ *     (when it exists) and its folder are writable (SQLite writes its
+ *     journal and nexo-update its lock file <path>.nexo-lock beside it;
+ *     the migration and its undo would fail otherwise), the path named;
  *   - at least min_free_mb MB are free on the filesystems of the site
  *     root, [paths] state and [paths] backups;
  *   - php_extensions (space separated) are loaded in `php -m`;
@@ -153,6 +157,26 @@ static int check_managed(const struct nexo_host *h, nexo_ctx *c, const char *roo
         free(path);
     }
     free(copy);
+    return rc;
+}
+
+/* SQLite: the database file (when it exists) and its folder, where
+ * SQLite writes its journal and the driver its lock file. */
+static int check_sqlite(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *driver = h->config(c, "database", "driver");
+    const char *path = h->config(c, "database", "path");
+    if (!driver || strcmp(driver, "sqlite") != 0 || !path || !*path)
+        return 0;
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+        return h->fail(c, NEXO_EIO, "the SQLite database %s is not writable by uid %u: %s",
+                       path, (unsigned)geteuid(), strerror(errno));
+    char *dir = nx_dirname(path);
+    int rc = 0;
+    if (access(dir, W_OK) != 0)
+        rc = h->fail(c, NEXO_EIO, "%s (the folder of the SQLite database %s) is not writable "
+                     "by uid %u: %s", dir, path, (unsigned)geteuid(), strerror(errno));
+    free(dir);
     return rc;
 }
 
@@ -452,6 +476,8 @@ static int hc_run(const struct nexo_host *h, nexo_ctx *c)
     int rc = check_owner(h, c, root);
     if (!rc)
         rc = check_managed(h, c, root);
+    if (!rc)
+        rc = check_sqlite(h, c);
     if (!rc)
         rc = check_space(h, c, root);
     if (!rc)

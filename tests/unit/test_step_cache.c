@@ -68,6 +68,47 @@ START_TEST(run_empties_undo_restores)
 }
 END_TEST
 
+static void owner_of(const char *p, uid_t *uid, gid_t *gid)
+{
+    struct stat st;
+    ck_assert_int_eq(lstat(p, &st), 0);
+    *uid = st.st_uid;
+    *gid = st.st_gid;
+}
+
+/* As root on a site owned by another user: the new cache folder is the
+ * old one's owner's; on a root-owned site, as mkdir makes it. */
+START_TEST(new_folder_keeps_owner)
+{
+    if (geteuid() != 0)
+        return; /* chown needs root */
+    ck_assert_int_eq(chown(root, 12345, 23456), 0);
+    ck_assert_int_eq(chown(cache, 12345, 23456), 0);
+    struct fakehost fh;
+    host(&fh);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    uid_t u;
+    gid_t g;
+    owner_of(cache, &u, &g);
+    ck_assert_uint_eq(u, 12345);
+    ck_assert_uint_eq(g, 23456);
+    ck_assert_uint_eq(mode_of(cache), 0750);
+    ck_assert_msg(fh_call(&fh, "undo") == 0, "%s", fh.msg);
+    ck_assert_int_eq(access(item, F_OK), 0);
+
+    ck_assert_int_eq(chown(root, 0, 0), 0); /* root's site: left as made */
+    struct fakehost again;
+    host(&again);
+    json_object_set_new(again.info, "update_id", json_string("second"));
+    ck_assert_msg(fh_call(&again, "run") == 0, "%s", again.msg);
+    owner_of(cache, &u, &g);
+    ck_assert_uint_eq(u, 0);
+    ck_assert_uint_eq(g, 0);
+    fh_free(&fh);
+    fh_free(&again);
+}
+END_TEST
+
 START_TEST(commit_deletes_old)
 {
     struct fakehost fh;
@@ -104,6 +145,7 @@ int main(void)
     TCase *tc = tcase_create("cache_clear");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, run_empties_undo_restores);
+    tcase_add_test(tc, new_folder_keeps_owner);
     tcase_add_test(tc, commit_deletes_old);
     tcase_add_test(tc, missing_and_bad_dir);
     suite_add_tcase(s, tc);

@@ -378,6 +378,62 @@ START_TEST(happy_path)
 }
 END_TEST
 
+/* Every entry below dir (not dir itself) belongs to uid/gid; n counts them. */
+static void assert_owned(const char *dir, uid_t uid, gid_t gid, unsigned *n)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
+    for (struct dirent *de = readdir(d); de; de = readdir(d)) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char *p = nx_path_join(dir, de->d_name);
+        struct stat st;
+        ck_assert_int_eq(lstat(p, &st), 0);
+        ck_assert_msg(st.st_uid == uid && st.st_gid == gid, "%s: uid %u gid %u", p,
+                      (unsigned)st.st_uid, (unsigned)st.st_gid);
+        ++*n;
+        if (S_ISDIR(st.st_mode))
+            assert_owned(p, uid, gid, n);
+        free(p);
+    }
+    closedir(d);
+}
+
+/* As root on a site owned by another user: everything staged is that
+ * user's, the manifest's modes stay; on a root-owned site: root's. */
+START_TEST(staged_files_belong_to_site_owner)
+{
+    if (geteuid() != 0)
+        return; /* chown needs root */
+    char *big = big_text();
+    tree_package("tar.gz", big);
+    struct fakehost fh;
+    host(&fh);
+    ck_assert_int_eq(chown(root, 12345, 23456), 0);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    assert_tree(staging, big);
+    unsigned n = 0;
+    assert_owned(staging, 12345, 23456, &n);
+    ck_assert_uint_ge(n, NTREE + 3); /* + big.txt, bin/, .nexo-release.json */
+    struct stat st;
+    ck_assert_int_eq(lstat(staging, &st), 0);
+    ck_assert_uint_eq(st.st_uid, 0); /* the private staging folder stays root's */
+    ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+    ck_assert_int_ne(access(staging, F_OK), 0);
+
+    ck_assert_int_eq(chown(root, 0, 0), 0); /* a root-owned site: nothing chowned */
+    struct fakehost again;
+    host(&again);
+    ck_assert_msg(fh_call(&again, "run") == 0, "%s", again.msg);
+    n = 0;
+    assert_owned(staging, 0, 0, &n);
+    ck_assert_uint_ge(n, NTREE + 3);
+    fh_free(&fh);
+    fh_free(&again);
+    free(big);
+}
+END_TEST
+
 START_TEST(commit_removes_leftovers)
 {
     char *big = big_text();
@@ -990,6 +1046,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, happy_path, 0, 3);
+    tcase_add_test(tc, staged_files_belong_to_site_owner);
     tcase_add_test(tc, commit_removes_leftovers);
     tcase_add_test(tc, verify_copy_is_reused);
     tcase_add_test(tc, subdir_and_custom_staging);

@@ -14,6 +14,7 @@
 
 static nx_module *mod;
 static const char *plugin_dir; /* the fact component_dir, when set */
+static const char *sqlite_db; /* [database] driver = sqlite, path = this */
 static char tmp[64];
 static char site[128];
 static char bin[128];
@@ -57,6 +58,7 @@ static void setup(void)
 static void teardown(void)
 {
     plugin_dir = NULL;
+    sqlite_db = NULL;
     nx_err e;
     nx_rmtree(tmp, &e);
     nx_module_unload(mod);
@@ -75,6 +77,10 @@ static void host(struct fakehost *fh)
     json_object_set_new(fh->config, "site.managed", json_string("core public_html"));
     if (plugin_dir)
         json_object_set_new(fh->info, "component_dir", json_string(plugin_dir));
+    if (sqlite_db) {
+        json_object_set_new(fh->config, "database.driver", json_string("sqlite"));
+        json_object_set_new(fh->config, "database.path", json_string(sqlite_db));
+    }
 }
 
 START_TEST(healthy_site_passes)
@@ -175,6 +181,40 @@ START_TEST(plugin_folder_and_parent)
 }
 END_TEST
 
+/* [database] driver = sqlite: the file (if there) and its folder must be
+ * writable, checked as the site's owner when running as root. */
+START_TEST(sqlite_folder_must_be_writable)
+{
+    char dbdir[256], db[300], core[256], want[700];
+    snprintf(core, sizeof core, "%s/core", site);
+    snprintf(dbdir, sizeof dbdir, "%s/data", tmp);
+    snprintf(db, sizeof db, "%s/site.db", dbdir);
+    ck_assert_int_eq(mkdir(dbdir, 0755), 0);
+    uid_t as = geteuid();
+    if (as == 0) {
+        ck_assert_int_eq(chown(site, NOBODY, NOBODY), 0);
+        ck_assert_int_eq(chown(core, NOBODY, NOBODY), 0);
+        ck_assert_int_eq(chown(dbdir, NOBODY, NOBODY), 0);
+        as = NOBODY;
+    }
+    sqlite_db = db;
+    ck_assert_int_eq(run_as(as, NULL), 0); /* no file yet, the folder writable */
+    write_file(db, "", 0644);
+    if (as != geteuid())
+        ck_assert_int_eq(chown(db, NOBODY, NOBODY), 0);
+    ck_assert_int_eq(run_as(as, NULL), 0);
+    ck_assert_int_eq(chmod(dbdir, 0555), 0);
+    snprintf(want, sizeof want, "%s (the folder of the SQLite database %s) is not writable",
+             dbdir, db);
+    ck_assert_int_eq(run_as(as, want), 0);
+    ck_assert_int_eq(chmod(dbdir, 0755), 0);
+    ck_assert_int_eq(chmod(db, 0444), 0);
+    snprintf(want, sizeof want, "the SQLite database %s is not writable", db);
+    ck_assert_int_eq(run_as(as, want), 0);
+    ck_assert_int_eq(chmod(db, 0644), 0);
+}
+END_TEST
+
 START_TEST(wrong_user_refused_naming_owner)
 {
     if (geteuid() == 0) {
@@ -264,6 +304,7 @@ int main(void)
     tcase_add_test(tc, free_space_refused);
     tcase_add_test(tc, non_writable_managed_path_named);
     tcase_add_test(tc, plugin_folder_and_parent);
+    tcase_add_test(tc, sqlite_folder_must_be_writable);
     tcase_add_test(tc, wrong_user_refused_naming_owner);
     tcase_add_test(tc, php_extensions_required);
     tcase_add_test(tc, php_version_requirement);
