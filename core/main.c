@@ -27,8 +27,11 @@ static const struct cmd CMDS[] = {
       "update, security and critical ones flagged. Releases whose requirements\n"
       "(nexosupport, php, database) the site does not meet are not offered.\n"
       "Exit 100 when updates are available, 0 when none, 1 on any failure.\n"
-      "--notify (mail the admin once per new version) and --apply-auto (install\n"
-      "what [auto] apply allows) are not available yet in this build." },
+      "--notify      mail [notify] email the updates not mailed before (security\n"
+      "              ones first), recorded in update_notifications.\n"
+      "--apply-auto  install unattended what [auto] apply (patch|minor) allows,\n"
+      "              inside [auto] window, never a version whose last automatic\n"
+      "              attempt failed (docs/operations.md, Scheduling)." },
     { "list", cmd_list, "list",
       "Like check, with details of every newer release: version, size, release\n"
       "date, sha256, URL, changelog, requirements and which are not met." },
@@ -197,6 +200,33 @@ static const struct cmd CMDS[] = {
 };
 #define NCMDS (sizeof CMDS / sizeof CMDS[0])
 
+/* One line per command for --help. */
+static const char *summary_of(const char *name)
+{
+    static const char *const S[][2] = {
+        { "check", "what updates are available (exit 100: some)" },
+        { "list", "the newer releases in detail" },
+        { "core", "update core" },
+        { "plugin", "update or install one plugin" },
+        { "all", "core, then every plugin, in dependency order" },
+        { "update-db", "bring the database up to files copied by hand" },
+        { "install", "a fresh site from a signed package" },
+        { "rollback", "put back the backup of the last (or a named) update" },
+        { "recover", "finish an update that was interrupted" },
+        { "history", "every update attempt and its outcome" },
+        { "status", "versions on disk and in the database, lock, journal" },
+        { "verify", "the installed files against the release's manifest" },
+        { "backups", "list, prune or verify the backups" },
+        { "pipeline", "show, validate or run a pipeline" },
+        { "schedule", "one-off updates for the timer" },
+        { "serve", "the admin web UI" },
+    };
+    for (size_t i = 0; i < sizeof S / sizeof S[0]; i++)
+        if (strcmp(S[i][0], name) == 0)
+            return S[i][1];
+    return "";
+}
+
 static void usage_all(FILE *f)
 {
     nx_defaults d;
@@ -216,8 +246,8 @@ static void usage_all(FILE *f)
             "\nCommands:\n",
             d.config);
     for (size_t i = 0; i < NCMDS; i++)
-        fprintf(f, "  %-10s %s\n", CMDS[i].name,
-                CMDS[i].fn == not_yet ? "(not available yet)" : "");
+        fprintf(f, "  %-10s %s%s\n", CMDS[i].name, summary_of(CMDS[i].name),
+                CMDS[i].fn == not_yet ? " (not available yet)" : "");
     fprintf(f, "\nExit codes: 0 done, 1 failed before anything changed, 2 usage, 3 failed\n"
                "and rolled back, 4 rollback incomplete (run recover), 5 locked,\n"
                "100 updates available (check).\n"

@@ -346,6 +346,22 @@ int nx_update_run(const nx_out *out, const nx_config *cfg, const struct nx_updat
     return code;
 }
 
+/* The error of an interrupted update for its history row: the first step
+ * failure the journal recorded (an update that failed and whose undo
+ * failed too, exit 4), else what the resumed run says, else "interrupted". */
+static const char *first_failure(const json_t *records, const char *now)
+{
+    size_t i;
+    json_t *rec;
+    json_array_foreach(records, i, rec) {
+        const char *ev = json_string_value(json_object_get(rec, "ev"));
+        const char *err = json_string_value(json_object_get(rec, "error"));
+        if (ev && err && strcmp(ev, "step-failed") == 0)
+            return err;
+    }
+    return now && *now ? now : "interrupted";
+}
+
 /* Recover: everything comes from the journal (pipeline, module files,
  * settings, configuration snapshot, journaled state); the current
  * configuration only says where the state folder is. Its lines are
@@ -402,7 +418,7 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
     }
     code = nx_engine_resume(&r, records);
     if (r.outcome)
-        nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : "interrupted",
+        nx_run_record_history(&r, r.outcome, first_failure(records, r.error),
                               json_integer_value(json_object_get(begin, "t")) / 1000);
     const char *work = json_string_value(json_object_get(r.info, "work_dir"));
     if (code == NX_EXIT_OK && work && *work && nx_rmtree(work, &e) != 0)

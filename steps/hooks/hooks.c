@@ -14,6 +14,7 @@
  * then KILL 5 s later) fails the step.
  *
  * Hooks cannot be undone: undo of update.before/update.after does nothing.
+ * (Setting `when` = run | undo | auto changes that; auto is what follows.)
  * rollback.after is the other way round: run does nothing and undo runs the
  * hooks, so put such an instance early in the pipeline (before
  * maintenance-on) and its hooks run late while the update is unwound:
@@ -52,6 +53,9 @@ static const struct nexo_setting settings[] = {
     { "event", NULL, NEXO_SETTING_REQUIRED, "update.before, update.after or rollback.after" },
     { "dir", NULL, 0, "folder holding EVENT.d/ (default: hooks/ next to the config file)" },
     { "timeout", "60", 0, "seconds each hook may run" },
+    { "when", "auto", 0, "run | undo | auto: when the hooks run (auto: rollback.after in undo, "
+                         "while an update is undone; the others in run). The rollback "
+                         "pipeline runs rollback.after in run: its run is the rollback" },
     { NULL, NULL, 0, NULL },
 };
 
@@ -66,8 +70,14 @@ static int valid_event(const char *ev)
                   strcmp(ev, "rollback.after") == 0);
 }
 
+/* Do the hooks run in undo (rather than in run)? */
 static int is_rollback(const struct nexo_host *h, nexo_ctx *c)
 {
+    const char *w = h->setting(c, "when");
+    if (w && strcmp(w, "run") == 0)
+        return 0;
+    if (w && strcmp(w, "undo") == 0)
+        return 1;
     return strcmp(h->setting(c, "event"), "rollback.after") == 0;
 }
 
@@ -385,6 +395,9 @@ static int hk_validate(const struct nexo_host *h, nexo_ctx *c)
         return h->fail(c, NEXO_EINVAL, "timeout = %s: expected seconds (1..86400)",
                        h->setting(c, "timeout"));
     char dir[PATH_MAX];
+    const char *w = h->setting(c, "when");
+    if (w && strcmp(w, "auto") != 0 && strcmp(w, "run") != 0 && strcmp(w, "undo") != 0)
+        return h->fail(c, NEXO_EINVAL, "when = %s: expected run, undo or auto", w);
     return event_dir(h, c, dir, sizeof dir);
 }
 
@@ -402,7 +415,8 @@ static int hk_plan(const struct nexo_host *h, nexo_ctx *c)
 static int hk_run(const struct nexo_host *h, nexo_ctx *c)
 {
     if (is_rollback(h, c)) {
-        h->log(c, NEXO_LOG_DEBUG, "rollback.after hooks run only when the update is undone");
+        h->log(c, NEXO_LOG_DEBUG, "%s hooks run only when the update is undone",
+               h->setting(c, "event"));
         return 0;
     }
     return run_all(h, c, 1);
@@ -419,7 +433,8 @@ static int hk_undo(const struct nexo_host *h, nexo_ctx *c)
     if (run_all(h, c, 0) != 0) {
         char why[1024];
         snprintf(why, sizeof why, "%s", h->errmsg(c));
-        h->log(c, NEXO_LOG_WARN, "a rollback.after hook failed (the rollback goes on): %s", why);
+        h->log(c, NEXO_LOG_WARN, "a %s hook failed (the rollback goes on): %s",
+               h->setting(c, "event"), why);
     }
     return 0;
 }

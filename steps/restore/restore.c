@@ -63,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backupstore.h"
 #include "offer.h"
 #include "trust.h"
 #include "util.h"
@@ -741,8 +742,45 @@ static void mark_restored(const struct nexo_host *h, nexo_ctx *c)
     json_decref(m);
 }
 
+/* Undoing a rollback (restoring the backup a rollback took of the state
+ * before it): the backup that rollback had restored is usable again, so
+ * a later plain `rollback` goes back to it. */
+static void unmark_undone_rollback(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *dir = backup_dir(h, c);
+    json_t *m = dir ? read_meta(h, c, dir) : NULL;
+    const char *pipeline = json_string_value(json_object_get(m, "pipeline"));
+    const char *rollback_id = json_string_value(json_object_get(m, "update_id"));
+    const char *store = h->config(c, "paths", "backups");
+    nx_backup_list l = { 0 };
+    nx_err e;
+    if (m && pipeline && strcmp(pipeline, "rollback") == 0 && rollback_id && store &&
+        nx_backups_list(store, &l, &e) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            const char *by = json_string_value(json_object_get(l.v[i].meta, "restored_by"));
+            if (!by || strcmp(by, rollback_id) != 0)
+                continue;
+            json_t *om = json_deep_copy(l.v[i].meta);
+            json_object_del(om, "restored_by");
+            json_object_del(om, "restored_at");
+            char *text = json_dumps(om, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            char *path = nx_path_join(l.v[i].path, "meta.json");
+            nx_err we;
+            if (text && nx_write_file_atomic(path, text, strlen(text), 0600, &we) == 0)
+                h->log(c, NEXO_LOG_INFO, "rollback %s undone: backup %s can be restored again",
+                       rollback_id, l.v[i].name);
+            free(path);
+            free(text);
+            json_decref(om);
+        }
+    }
+    nx_backups_free(&l);
+    json_decref(m);
+}
+
 static int r_commit(const struct nexo_host *h, nexo_ctx *c)
 {
+    unmark_undone_rollback(h, c);
     mark_restored(h, c);
     const char *own = h->state_get(c, "snapshot");
     const char *shared = h->shared_get(c, "db_snapshot");

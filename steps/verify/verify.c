@@ -165,14 +165,17 @@ static int check_version(const struct nexo_host *h, nexo_ctx *c, const nx_manife
         return h->fail(c, NEXO_EVERIFY, "%s", e.msg);
     if (cmp > 0)
         return 0;
-    if (cmp < 0 && down && strcmp(down, "1") == 0) {
-        h->log(c, NEXO_LOG_WARN, "installing %s over the newer %s (downgrade allowed)", m->version,
-               installed);
+    if (down && strcmp(down, "1") == 0) {
+        if (cmp < 0)
+            h->log(c, NEXO_LOG_WARN, "installing %s over the newer %s (downgrade allowed)",
+                   m->version, installed);
+        else
+            h->log(c, NEXO_LOG_WARN, "installing %s again (--allow-downgrade)", m->version);
         return 0;
     }
-    return h->fail(c, NEXO_EVERIFY, "%s %s is %s the installed %s: refused%s", m->component,
-                   m->version, cmp == 0 ? "the same as" : "older than", installed,
-                   cmp < 0 ? " (--to VERSION with --allow-downgrade allows it)" : "");
+    return h->fail(c, NEXO_EVERIFY, "%s %s is %s the installed %s: refused (--to VERSION with "
+                   "--allow-downgrade allows it)", m->component, m->version,
+                   cmp == 0 ? "the same as" : "older than", installed);
 }
 
 static int check_manifest(const struct nexo_host *h, nexo_ctx *c, const char *pkg)

@@ -121,8 +121,11 @@ check "[$DRV] ... the site is exactly 1.1.0 again" same_nc v110
 check "[$DRV] ... nothing left behind" site_clean
 rc=0; "${NXC[@]}" -y rollback --to no-such-update > "$T/out" 2>&1 || rc=$?
 check "[$DRV] rollback --to an unknown id: exit 1" [ "$rc" -eq 1 ]
-# back to 1.0.0 for the next scenarios
-"${NXC[@]}" -q -y rollback --to "$(newest_id)" > /dev/null 2>&1
+# undoing the rollback made the update's backup usable again: a plain
+# rollback goes back to 1.0.0
+rc=0; "${NXC[@]}" -y rollback > "$T/out" 2>&1 || rc=$?
+check "[$DRV] a plain rollback after undoing one: exit 0, the update's backup again" \
+    both '[ "$rc" -eq 0 ]' 'grep -q "before update $UPD" "$T/out"'
 check "[$DRV] back at 1.0.0" same_nc v100
 
 # ---- 2. update failure: a corrupt package ---------------------------------
