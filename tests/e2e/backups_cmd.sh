@@ -96,12 +96,20 @@ run backups verify "$ID1"
 check "a flipped byte in files.tar.zst: exit 1" [ "$rc" -eq 1 ]
 check "... sha256 expected (meta.json) vs found, naming the file" \
     grep -q "PROBLEM  $D1/files.tar.zst: sha256: expected [0-9a-f]\{64\} (meta.json), found [0-9a-f]\{64\}" "$T/out"
-check "... the archive does not read to its end" \
-    grep -q "PROBLEM  $D1/files.tar.zst: cannot read the archive" "$T/out"
-check "... stderr names the backup and the count" grep -q "error: backup $D1: 2 problem(s)" "$T/err"
+# (whether the flipped byte also breaks decoding depends on where it lands:
+# zstd frames carry no checksum here; the truncated archive below always does)
+check "... stderr names the backup and the count" grep -q "error: backup $D1: [12] problem(s)" "$T/err"
 run --json backups verify "$ID1"
 check "... --json: ok false, problem sha256 on files.tar.zst" \
     [ "$(jqo '[.ok, (.problems[] | select(.check == "sha256") | .file)] | @csv')" = "false,\"$D1/files.tar.zst\"" ]
+put_back
+
+# a truncated files.tar.zst: the archive does not read to its end
+sz=$(stat -c %s "$D1/files.tar.zst")
+truncate -s $((sz / 2)) "$D1/files.tar.zst"
+run backups verify "$ID1"
+check "a truncated files.tar.zst: exit 1, the archive does not read to its end" \
+    eval '[ "$rc" -eq 1 ] && grep -q "PROBLEM  $D1/files.tar.zst: cannot read the archive" "$T/out"'
 put_back
 
 # a truncated database.dump
