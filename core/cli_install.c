@@ -431,7 +431,7 @@ static int probe_package(const struct cli *c, const nx_config *cfg, const json_t
         return -1;
     char *text = NULL;
     size_t len = 0;
-    if (nx_read_file(p->manifest, &text, &len, 1u << 20, &e) == 0)
+    if (nx_read_file(p->manifest, &text, &len, NX_MANIFEST_MAX, &e) == 0)
         p->m = nx_manifest_parse(text, len, p->manifest, &e);
     free(text);
     if (!p->m) {

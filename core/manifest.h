@@ -44,6 +44,10 @@
 #include "util.h"
 
 #define NX_MANIFEST_NAME "nexo-release.json"
+/* The largest nexo-release.json a package may hold: 64 MiB, some 300,000
+ * entries (a release of 20,000 files has about 4 MiB). */
+#define NX_MANIFEST_MAX (64u * 1024u * 1024u)
+#define NX_MANIFEST_MAX_TEXT "64 MiB"
 
 enum nx_entry_type { NX_ENTRY_FILE = 1, NX_ENTRY_DIR, NX_ENTRY_SYMLINK };
 

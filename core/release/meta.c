@@ -303,6 +303,13 @@ char *rel_manifest_text(const struct rel_meta *m, const struct rel_tree *t, nx_e
     }
     char *text = nx_xasprintf("%s\n", body);
     free(body);
+    if (strlen(text) > NX_MANIFEST_MAX) {
+        nx_seterr(e, "%s of %s %s would be %zu bytes, over the %s nexo-update accepts: "
+                  "too many files for one package", NX_MANIFEST_NAME, m->component, m->version,
+                  strlen(text), NX_MANIFEST_MAX_TEXT);
+        free(text);
+        return NULL;
+    }
     nx_manifest *mf = nx_manifest_parse(text, strlen(text), NX_MANIFEST_NAME, e);
     if (!mf) {
         nx_preferr(e, "the manifest made for %s %s is not valid", m->component, m->version);

@@ -11,7 +11,7 @@
 
 #include "manifest.h"
 
-#define XT_MANIFEST_MAX (1024u * 1024u) /* nexo-release.json: at most 1 MiB */
+#define XT_MANIFEST_MAX NX_MANIFEST_MAX /* nexo-release.json: core/manifest.h */
 #define XT_BUFSIZE (64u * 1024u)
 #define XT_NAMESHOW 400                 /* an entry's name as shown in messages */
 

@@ -197,11 +197,15 @@ static int load_manifest(struct xt *x, struct archive *a, struct archive_entry *
     if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
         return pfail(x, NEXO_EVERIFY, "%s: not a regular file", x->show);
     if (archive_entry_size_is_set(e) && archive_entry_size(e) > (la_int64_t)XT_MANIFEST_MAX)
-        return pfail(x, NEXO_EVERIFY, "%s is larger than 1 MiB", x->show);
-    char *text = nx_xmalloc(XT_MANIFEST_MAX + 1);
-    size_t len = 0;
+        return pfail(x, NEXO_EVERIFY, "%s is larger than %s", x->show, NX_MANIFEST_MAX_TEXT);
+    size_t cap = 65536, len = 0;
+    char *text = nx_xmalloc(cap + 1);
     for (;;) {
-        la_ssize_t n = archive_read_data(a, text + len, XT_MANIFEST_MAX + 1 - len);
+        if (len == cap && cap <= XT_MANIFEST_MAX) {
+            cap *= 2;
+            text = nx_xrealloc(text, cap + 1);
+        }
+        la_ssize_t n = archive_read_data(a, text + len, cap - len);
         if (n == 0)
             break;
         if (n < 0) {
@@ -211,7 +215,7 @@ static int load_manifest(struct xt *x, struct archive *a, struct archive_entry *
         len += (size_t)n;
         if (len > XT_MANIFEST_MAX) {
             free(text);
-            return pfail(x, NEXO_EVERIFY, "%s is larger than 1 MiB", x->show);
+            return pfail(x, NEXO_EVERIFY, "%s is larger than %s", x->show, NX_MANIFEST_MAX_TEXT);
         }
     }
     text[len] = '\0';

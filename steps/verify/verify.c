@@ -28,7 +28,6 @@
 #include "trust.h"
 #include "util.h"
 
-#define MANIFEST_MAX (1u << 20)
 
 static const struct nexo_setting settings[] = {
     { "trusted_keys", NULL, 0, "folder of trusted *.pub keys (default: [server] trusted_keys)" },
@@ -129,12 +128,19 @@ static char *manifest_text(const struct nexo_host *h, nexo_ctx *c, const char *p
         if (strcmp(archive_entry_pathname(en), NX_MANIFEST_NAME) != 0)
             continue;
         la_int64_t sz = archive_entry_size(en);
-        if (sz < 0 || sz > MANIFEST_MAX) {
-            h->fail(c, NEXO_EVERIFY, "%s: %s is larger than 1 MiB", pkg, NX_MANIFEST_NAME);
+        if (sz < 0 || sz > (la_int64_t)NX_MANIFEST_MAX) {
+            h->fail(c, NEXO_EVERIFY, "%s: %s is larger than %s", pkg, NX_MANIFEST_NAME,
+                    NX_MANIFEST_MAX_TEXT);
             break;
         }
         text = nx_xmalloc((size_t)sz + 1);
-        la_ssize_t got = archive_read_data(a, text, (size_t)sz);
+        la_int64_t got = 0;
+        while (got < sz) {
+            la_ssize_t n = archive_read_data(a, text + got, (size_t)(sz - got));
+            if (n <= 0)
+                break;
+            got += n;
+        }
         if (got != sz) {
             h->fail(c, NEXO_EVERIFY, "%s: cannot read %s", pkg, NX_MANIFEST_NAME);
             free(text);

@@ -928,16 +928,16 @@ END_TEST
 
 START_TEST(refuses_huge_manifest)
 {
-    char *text = malloc(MiB + 100);
-    memset(text, ' ', MiB + 99);
+    char *text = malloc(64 * MiB + 100);
+    memset(text, ' ', 64 * MiB + 99);
     text[0] = '{';
-    text[MiB + 98] = '}';
-    text[MiB + 99] = '\0';
+    text[64 * MiB + 98] = '}';
+    text[64 * MiB + 99] = '\0';
     struct archive *a = pk_open("tar.gz");
     pk_file(a, "nexo-release.json", text, 0644);
     pk_close(a);
     free(text);
-    assert_refused("nexo-release.json is larger than 1 MiB");
+    assert_refused("nexo-release.json is larger than 64 MiB");
 }
 END_TEST
 
