@@ -284,7 +284,11 @@ static void print_text(json_t *s)
     strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
     const char *from = json_string_value(json_object_get(u, "from_version"));
     const char *to = json_string_value(json_object_get(u, "to_version"));
-    printf("interrupted:  update %s (%s%s%s%s%s), pipeline '%s', started %s, %s\n",
+    /* a journal with its lock held is an update running now, not an
+     * interrupted one */
+    int running = json_is_true(json_object_get(json_object_get(s, "lock"), "held"));
+    printf("%s  update %s (%s%s%s%s%s), pipeline '%s', started %s, %s\n",
+           running ? "running:    " : "interrupted:",
            json_string_value(json_object_get(u, "update_id")),
            json_string_value(json_object_get(u, "component")), from || to ? " " : "",
            from ? from : "", from || to ? " -> " : "", to ? to : "",
@@ -294,6 +298,11 @@ static void print_text(json_t *s)
         printf("              %-20s %s\n", json_string_value(json_object_get(p, "name")),
                json_string_value(json_object_get(p, "status")));
     json_t *w = json_object_get(u, "recover_would");
+    if (running) {
+        printf("              (in progress: 'nexo-update recover' is for an update whose "
+               "process died)\n");
+        return;
+    }
     if (json_is_string(w)) {
         printf("              'nexo-update recover' will %s\n", json_string_value(w));
     } else {

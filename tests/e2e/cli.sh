@@ -101,6 +101,8 @@ check "second update: names the holder's pid" grep -q "pid $holder" "$T/err"
 "$NX" -c "$CONF" status > "$T/status"
 check "status names the lock holder pid and update id" \
     grep -q -E "^lock: +held by pid $holder, update [0-9]{8}-[0-9]{6}-[0-9a-f]{8}$" "$T/status"
+check "status shows the update as running, not interrupted" \
+    bash -c "grep -q '^running: ' '$T/status' && ! grep -q '^interrupted: ' '$T/status'"
 "$NX" -c "$CONF" --json status > "$T/status.json"
 check "status --json: lock held by the holder" \
     bash -c "jq -e '.lock.held == true and .lock.pid == $holder' '$T/status.json' > /dev/null"
