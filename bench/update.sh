@@ -681,7 +681,9 @@ chmod -R a+rX "$T/www"
 http_start "$T/www"
 ZIP_URL=$HTTP_URL/zip/core/nexosupport-1.1.0.zip
 # The package's manifest: the verify and extract steps read at most 64 MiB
-# of it (NX_MANIFEST_MAX in core/manifest.h); nexo-release writes it indented, ~200 bytes an entry.
+# of it (NX_MANIFEST_MAX in core/manifest.h; until c62c29e 1 MiB, about
+# 5,000 entries: a 20,000-file release was refused); nexo-release writes it
+# indented, ~200 bytes an entry.
 MAN_BYTES=$(unzip -p "$ZIP" nexo-release.json | wc -c)
 MAN_ENTRIES=$(unzip -p "$ZIP" nexo-release.json | grep -c '"path":' || true)
 if [ "$MAN_BYTES" -gt 67108864 ]; then
