@@ -30,6 +30,13 @@ static const struct key KEYS[] = {
     { "database", "user", K_STR, NULL, NULL, 0 },
     { "database", "password_file", K_PATH, NULL, NULL, 0 },
     { "database", "path", K_PATH, NULL, NULL, 0 },
+    /* TLS to the database server (contracts §9; docs/database.md "TLS"):
+     * PostgreSQL's sslmode and root certificate, MariaDB's equivalents;
+     * passed to the dump and restore tools too */
+    { "database", "sslmode", K_CHOICE, NULL, "disable|allow|prefer|require|verify-ca|verify-full", 0 },
+    { "database", "sslrootcert", K_PATH, NULL, NULL, 0 },
+    { "database", "ssl_ca", K_PATH, NULL, NULL, 0 },
+    { "database", "ssl_verify", K_BOOL, NULL, NULL, 0 },
     { "server", "url", K_STR, NULL, NULL, 0 },
     { "server", "api_key", K_STR, NULL, NULL, 1 },
     { "server", "timeout", K_INT, "30", NULL, 0 },
@@ -38,6 +45,9 @@ static const struct key KEYS[] = {
     /* extension: a CA bundle for a private update server (default: the
      * system's trust store); TLS is always verified */
     { "server", "ca_file", K_PATH, NULL, NULL, 0 },
+    /* seconds a whole download may take (timeout bounds connecting and
+     * each stall); 0: no overall deadline */
+    { "server", "download_timeout", K_INT, "3600", NULL, 0 },
     /* defaults of [paths] come from nx_defaults (the install prefix) */
     { "paths", "state", K_PATH, NULL, NULL, 0 },
     { "paths", "backups", K_PATH, NULL, NULL, 0 },
@@ -55,6 +65,8 @@ static const struct key KEYS[] = {
     { "auto", "apply", K_CHOICE, "none", "none|patch|minor", 0 },
     /* HH:MM-HH:MM local time, may wrap midnight (22:00-04:00) */
     { "auto", "window", K_WINDOW, NULL, NULL, 0 },
+    /* contracts §9: plugins whose packages may bring native step modules */
+    { "plugins", "native_steps", K_LIST, "", NULL, 0 },
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

@@ -44,67 +44,6 @@ char *nx_module_resolve(const char *modules_dir, enum nx_kind kind, const char *
     return nx_xasprintf("%s/%s/%s.so", modules_dir, kind_dir(kind), name);
 }
 
-static int check_one(const char *path, const struct stat *st, int is_file, nx_err *e)
-{
-    uid_t me = geteuid();
-    if (st->st_uid != 0 && st->st_uid != me) {
-        nx_seterr(e, "%s: refused: owned by uid %u, not by root or the running user",
-                  path, (unsigned)st->st_uid);
-        return -1;
-    }
-    if ((st->st_mode & (S_IWGRP | S_IWOTH)) == 0)
-        return 0;
-    if (!is_file && (st->st_mode & S_ISVTX) && st->st_uid == 0)
-        return 0;
-    nx_seterr(e, "%s: refused: %s is %s-writable (mode %04o)", path,
-              is_file ? "file" : "folder",
-              (st->st_mode & S_IWOTH) ? "world" : "group", (unsigned)(st->st_mode & 07777));
-    return -1;
-}
-
-int nx_check_secure_path(const char *path, nx_err *e)
-{
-    char real[PATH_MAX];
-    if (!realpath(path, real)) {
-        nx_seterr(e, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (stat(real, &st) != 0) {
-        nx_seterr(e, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        nx_seterr(e, "%s: not a regular file", path);
-        return -1;
-    }
-    if (check_one(real, &st, 1, e) != 0) {
-        if (strcmp(real, path) != 0)
-            nx_preferr(e, "%s", path);
-        return -1;
-    }
-    char *dir = nx_dirname(real);
-    for (;;) {
-        if (stat(dir, &st) != 0) {
-            nx_seterr(e, "%s: %s", dir, strerror(errno));
-            free(dir);
-            return -1;
-        }
-        if (check_one(dir, &st, 0, e) != 0) {
-            nx_preferr(e, "%s", path);
-            free(dir);
-            return -1;
-        }
-        if (strcmp(dir, "/") == 0)
-            break;
-        char *up = nx_dirname(dir);
-        free(dir);
-        dir = up;
-    }
-    free(dir);
-    return 0;
-}
-
 /* The file name without folder and ".so". */
 static char *stem(const char *path)
 {

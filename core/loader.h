@@ -27,8 +27,6 @@ char *nx_module_resolve(const char *modules_dir, enum nx_kind kind, const char *
  * name other than the file's, missing required functions. */
 nx_module *nx_module_load(const char *path, enum nx_kind kind, nx_err *e);
 void nx_module_unload(nx_module *m);
-/* Check the file and the folders above it (used for pipeline files and
- * hooks too). */
-int nx_check_secure_path(const char *path, nx_err *e);
+#include "secpath.h"
 
 #endif
