@@ -87,11 +87,18 @@ static int check_signature(const struct nexo_host *h, nexo_ctx *c, const char *p
                                         "required, so %s is refused", pkg);
     char *owned = NULL;
     const char *sig = h->info(c, NX_OFFER_SIGNATURE);
+    /* A local package's signature lies beside the file the admin named
+     * (the download step verified a private copy of it: `pkg`). What the
+     * .sig says is checked against the copy's bytes, so whoever can
+     * change the .sig can only make the check fail. */
+    const char *orig = h->info(c, NX_OFFER_PACKAGE);
+    if (!orig || !*orig)
+        orig = pkg;
     if (!sig || !*sig)
-        sig = owned = read_sig_file(pkg);
+        sig = owned = read_sig_file(orig);
     if (!sig) {
         return h->fail(c, NEXO_EVERIFY, "%s has no signature (none offered, no %s.sig): refused",
-                       pkg, pkg);
+                       orig, orig);
     }
     nx_err e;
     int rc = 0;
