@@ -4,10 +4,15 @@
  *
  * Facts (core/offer.h): param.download_url (absolute http(s) URL),
  * param.size_bytes (> 0) and param.sha256 (64 hex digits). With
- * param.package (a local file, `install --package`) nothing is fetched:
- * the file is checked against size_bytes and sha256 where those are given
- * (a local file may come without an offer; the verify step's signature
- * check is what protects it) and published as it is, never copied.
+ * param.package (a local file, `install --package`) or a file:// URL (a
+ * local repository) nothing is fetched, but the file is COPIED into
+ * STATE/downloads through one descriptor, hashed while it is copied, and
+ * only the private copy is published (contracts §9): whoever can write the
+ * repository folder cannot swap the file between this step's check and
+ * the verify and extract steps' reads. The copy is checked against
+ * size_bytes and sha256 where those are given (a local file may come
+ * without an offer; the verify step's signature check is what protects
+ * it).
  *
  * Where: STATE/downloads/<component, ':' as '-'>-<version>-<sha256[0:16]>.<ext>
  * (folder 0700, file 0600), written as NAME.part and renamed once its size
@@ -25,7 +30,9 @@
  *     that each hop passes the same rule (at most 5 hops);
  *   - [server] timeout: the connect timeout, and a transfer that gets no
  *     byte for that long fails (libcurl's low-speed limit of 1 byte/s over
- *     the same time backs it up); there is no total timeout (big packages).
+ *     the same time backs it up); [server] download_timeout (default 3600
+ *     s, 0: none) bounds the whole download, every hop and retry included,
+ *     so a server trickling one byte a second cannot hold the update.
  *     A signal does not cut a transfer short: the host turns it into a
  *     rollback when run returns;
  *   - a server sending more than size_bytes is hostile: the transfer is cut
@@ -80,6 +87,7 @@ struct offer {
 
 struct server {
     long timeout;
+    long deadline_s;    /* [server] download_timeout, 0: none */
     int allow_http;
     const char *ca_file;
     const char *url;
@@ -157,6 +165,17 @@ static int read_server(const struct nexo_host *h, nexo_ctx *c, struct server *s)
         if (!*t || *end || errno || v < 1 || v > 86400)
             return h->fail(c, NEXO_EINVAL, "[server] timeout = %s: expected 1 to 86400 seconds", t);
         s->timeout = v;
+    }
+    const char *dt = h->config(c, "server", "download_timeout");
+    s->deadline_s = 3600;
+    if (dt) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(dt, &end, 10);
+        if (!*dt || *end || errno || v < 0 || v > 7 * 86400)
+            return h->fail(c, NEXO_EINVAL, "[server] download_timeout = %s: expected 0 (no "
+                           "limit) to 604800 seconds", dt);
+        s->deadline_s = v;
     }
     s->allow_http = is_true(h->config(c, "server", "allow_http"));
     s->ca_file = h->config(c, "server", "ca_file");
@@ -281,22 +300,16 @@ static void safe_part(char *out, size_t len, const char *in)
         snprintf(out, len, "unknown");
 }
 
-/* The package format's extension from the URL's path. */
-static void url_ext(const char *url, char *out, size_t len)
+/* The package format's extension from a file name. */
+static void name_ext(const char *base, char *out, size_t len)
 {
     static const char *known[] = { ".tar.zst", ".tar.gz", ".tar.xz", ".tar.bz2", ".tgz", ".zip" };
-    struct url_parts u;
     snprintf(out, len, "pkg");
-    if (url_split(url, &u) != 0)
-        return;
-    const char *base = u.path ? strrchr(u.path, '/') : NULL;
-    base = base ? base + 1 : u.path;
     size_t n = base ? strlen(base) : 0;
     for (size_t i = 0; base && i < sizeof known / sizeof known[0]; i++) {
         size_t k = strlen(known[i]);
         if (n > k && strcasecmp(base + n - k, known[i]) == 0) {
             snprintf(out, len, "%s", known[i] + 1);
-            url_parts_free(&u);
             return;
         }
     }
@@ -306,6 +319,17 @@ static void url_ext(const char *url, char *out, size_t len)
         ok = isalnum((unsigned char)*p);
     if (ok)
         snprintf(out, len, "%s", dot + 1);
+}
+
+/* The package format's extension from the URL's path. */
+static void url_ext(const char *url, char *out, size_t len)
+{
+    struct url_parts u;
+    snprintf(out, len, "pkg");
+    if (url_split(url, &u) != 0)
+        return;
+    const char *base = u.path ? strrchr(u.path, '/') : NULL;
+    name_ext(base ? base + 1 : u.path, out, len);
     url_parts_free(&u);
 }
 
@@ -395,6 +419,9 @@ struct dl {
     long long quiet_ms;    /* [server] timeout */
     long long last_ms;     /* when the last byte came (or the request began) */
     int stalled;           /* nothing came for quiet_ms */
+    long long deadline_ms; /* end of [server] download_timeout (0: none) */
+    long long limit_s;     /* that setting, for messages */
+    int overdue;           /* the deadline passed */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -513,9 +540,14 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     (void)ultotal;
     (void)ulnow;
     struct dl *d = ud;
-    if (nx_mono_ms() - d->last_ms > d->quiet_ms) {
+    long long now = nx_mono_ms();
+    if (now - d->last_ms > d->quiet_ms) {
         d->stalled = 1;
         return 1; /* abort: the server went quiet */
+    }
+    if (d->deadline_ms && now >= d->deadline_ms) {
+        d->overdue = 1;
+        return 1; /* abort: the whole download took too long */
     }
     report(d);
     return 0;
@@ -593,7 +625,21 @@ static void request(CURL *k, struct dl *d, const struct server *s, const char *u
     d->errbuf[0] = '\0';
     d->last_ms = nx_mono_ms();
     memset(r, 0, sizeof *r);
+    if (d->deadline_ms) {
+        long long left = d->deadline_ms - d->last_ms;
+        if (left <= 0) {
+            d->overdue = 1;
+            r->rc = CURLE_OPERATION_TIMEDOUT;
+            curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);
+            curl_slist_free_all(hdr);
+            free(auth);
+            return;
+        }
+        curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, (long)left);
+    }
     r->rc = curl_easy_perform(k);
+    if (r->rc == CURLE_OPERATION_TIMEDOUT && d->deadline_ms && nx_mono_ms() >= d->deadline_ms)
+        d->overdue = 1;
     curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &r->status);
     char *loc = NULL;
     if (r->status >= 300 && r->status < 400 &&
@@ -606,6 +652,11 @@ static void request(CURL *k, struct dl *d, const struct server *s, const char *u
 
 static const char *curl_reason(const struct dl *d, CURLcode rc, char *buf, size_t len)
 {
+    if (d->overdue) {
+        snprintf(buf, len, "the whole download took longer than [server] download_timeout = "
+                 "%lld s", d->limit_s);
+        return buf;
+    }
     if (d->stalled) {
         snprintf(buf, len, "nothing received for %lld s, [server] timeout", d->quiet_ms / 1000);
         return buf;
@@ -627,6 +678,10 @@ static int judge(struct dl *d, const char *url, const struct hop *r)
     }
     if (d->io_err)
         return h->fail(c, NEXO_EIO, "%s: cannot write: %s", d->part, strerror(d->io_err));
+    if (d->overdue)
+        return h->fail(c, NEXO_EIO, "%s: download stopped at %" PRIu64 " of %" PRIu64 " bytes: "
+                       "%s; the next attempt resumes", url, d->got, size,
+                       curl_reason(d, r->rc, why, sizeof why));
     if (r->status == 416)
         remove_file(h, c, d->part); /* the part does not fit the server's file */
     if (r->status >= 400)
@@ -665,7 +720,7 @@ static int transfer(struct dl *d, const struct server *s, CURL *k)
                 break;
             continue;
         }
-        if (!r.next || d->too_much || d->io_err) {
+        if (!r.next || d->too_much || d->io_err || d->overdue) {
             rc = judge(d, url, &r);
             free(r.next);
             break;
@@ -747,6 +802,8 @@ static int fetch(const struct nexo_host *h, nexo_ctx *c, const struct offer *o,
     d.sha = nx_sha256_new();
     struct body_ctx bc = { .d = &d };
     long long t0 = nx_mono_ms();
+    d.limit_s = s->deadline_s;
+    d.deadline_ms = s->deadline_s ? t0 + (long long)s->deadline_s * 1000 : 0;
     int rc = open_part(&d);
     uint64_t resumed = d.got;
     if (rc == 0 && d.got < o->size) {
@@ -810,34 +867,115 @@ static int d_validate(const struct nexo_host *h, nexo_ctx *c)
     return rc;
 }
 
-/* A local package: checked where the offer says what to expect, not copied. */
+/* A local package (install --package, a file:// repository): copied into
+ * STATE/downloads through the one descriptor opened here and hashed on the
+ * way, so that what was checked is what later steps read; the copy is
+ * journaled (state "copy") before it is made and removed by undo and
+ * commit. */
+static int copy_local(const struct nexo_host *h, nexo_ctx *c, const struct offer *o, int in,
+                      const char *copy, char hex[NX_SHA256_HEX], uint64_t *size)
+{
+    char *part = nx_xasprintf("%s.part", copy);
+    int rc = 0;
+    if (unlink(part) != 0 && errno != ENOENT)
+        rc = h->fail(c, NEXO_EIO, "%s: cannot remove: %s", part, strerror(errno));
+    int out = rc ? -1 : open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (!rc && out < 0)
+        rc = h->fail(c, NEXO_EIO, "%s: cannot create: %s", part, strerror(errno));
+    nx_sha256 *sha = nx_sha256_new();
+    char *buf = nx_xmalloc(IO_CHUNK);
+    uint64_t got = 0;
+    while (!rc) {
+        ssize_t n = read(in, buf, IO_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = h->fail(c, NEXO_EIO, "%s: cannot read: %s", o->package, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        got += (uint64_t)n;
+        if (o->size && got > o->size) {
+            rc = h->fail(c, NEXO_EVERIFY, "%s: more than the offered %" PRIu64 " bytes; refused",
+                         o->package, o->size);
+            break;
+        }
+        nx_sha256_update(sha, buf, (size_t)n);
+        if (write_all(out, buf, (size_t)n) != 0)
+            rc = h->fail(c, NEXO_EIO, "%s: cannot write: %s", part, strerror(errno));
+        else
+            h->progress(c, "copy", got, o->size);
+    }
+    free(buf);
+    nx_sha256_final(sha, hex);
+    *size = got;
+    if (!rc && fsync(out) != 0)
+        rc = h->fail(c, NEXO_EIO, "%s: fsync: %s", part, strerror(errno));
+    if (out >= 0)
+        close(out);
+    if (!rc && rename(part, copy) != 0)
+        rc = h->fail(c, NEXO_EIO, "%s: cannot rename to %s: %s", part, copy, strerror(errno));
+    if (rc)
+        unlink(part);
+    free(part);
+    return rc;
+}
+
 static int use_local(const struct nexo_host *h, nexo_ctx *c, const struct offer *o)
 {
-    char *real = realpath(o->package, NULL);
-    if (!real)
+    int in = open(o->package, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in < 0)
         return h->fail(c, NEXO_ENOTFOUND, "%s: %s", o->package, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = h->fail(c, NEXO_EINVAL, "%s: not a regular file", o->package);
+    else if (o->size && (uint64_t)st.st_size != o->size)
+        rc = h->fail(c, NEXO_EVERIFY, "%s: %" PRIu64 " bytes, the offer says %" PRIu64,
+                     o->package, (uint64_t)st.st_size, o->size);
+    char *dir = rc ? NULL : downloads_dir(h, c);
+    if (!rc && !dir)
+        rc = NEXO_EINVAL;
+    if (!rc)
+        rc = make_dir(h, c, dir);
+    char *copy = NULL;
+    if (!rc) {
+        const char *comp = h->info(c, NX_OFFER_COMPONENT);
+        const char *ver = h->info(c, NX_OFFER_VERSION);
+        const char *id = h->info(c, "update_id");
+        char scomp[128], sver[128], sid[64], ext[16];
+        safe_part(scomp, sizeof scomp, comp ? comp : h->info(c, "component"));
+        safe_part(sver, sizeof sver, ver ? ver : h->info(c, "to_version"));
+        safe_part(sid, sizeof sid, id);
+        name_ext(nx_basename(o->package), ext, sizeof ext);
+        copy = nx_xasprintf("%s/%s-%s-local-%s.%s", dir, scomp, sver, sid, ext);
+        rc = h->state_set(c, "copy", copy);
+    }
+    free(dir);
     char hex[NX_SHA256_HEX];
     uint64_t size = 0;
-    nx_err e;
-    int rc = 0;
-    if (nx_sha256_file(real, hex, &size, &e) != 0)
-        rc = h->fail(c, NEXO_EIO, "%s", e.msg);
-    else if (o->size && size != o->size)
-        rc = h->fail(c, NEXO_EVERIFY, "%s: %" PRIu64 " bytes, the offer says %" PRIu64, real,
-                     size, o->size);
-    else if (o->sha[0] && strcmp(hex, o->sha) != 0)
-        rc = h->fail(c, NEXO_EVERIFY, "%s: sha256 mismatch: expected %s, got %s", real, o->sha,
-                     hex);
+    if (!rc)
+        rc = copy_local(h, c, o, in, copy, hex, &size);
+    close(in);
+    if (!rc && o->size && size != o->size)
+        rc = h->fail(c, NEXO_EVERIFY, "%s: %" PRIu64 " bytes, the offer says %" PRIu64,
+                     o->package, size, o->size);
+    else if (!rc && o->sha[0] && strcmp(hex, o->sha) != 0)
+        rc = h->fail(c, NEXO_EVERIFY, "%s: sha256 mismatch: expected %s, got %s", o->package,
+                     o->sha, hex);
+    if (rc && copy)
+        unlink(copy);
     if (!rc && !o->sha[0])
-        h->log(c, NEXO_LOG_INFO, "%s: no sha256 offered; its signature decides", real);
+        h->log(c, NEXO_LOG_INFO, "%s: no sha256 offered; its signature decides", o->package);
     if (!rc) {
-        h->log(c, NEXO_LOG_INFO, "using the local package %s (%" PRIu64 " bytes, sha256 %s)",
-               real, size, hex);
-        rc = h->shared_set(c, NX_SHARED_PACKAGE, real);
+        h->log(c, NEXO_LOG_INFO, "copied the local package %s (%" PRIu64 " bytes, sha256 %s) "
+               "to %s", o->package, size, hex, copy);
+        rc = h->shared_set(c, NX_SHARED_PACKAGE, copy);
     }
-    if (!rc && o->sha[0])
+    if (!rc)
         rc = h->shared_set(c, NX_SHARED_PACKAGE_SHA256, hex);
-    free(real);
+    free(copy);
     return rc;
 }
 
@@ -906,7 +1044,7 @@ static int d_run(const struct nexo_host *h, nexo_ctx *c)
     if (local) {
         struct offer lo = o;
         lo.package = local;
-        h->log(c, NEXO_LOG_INFO, "%s is a local repository file: nothing to download", o.url);
+        h->log(c, NEXO_LOG_INFO, "%s is a local repository file: copying it", o.url);
         rc = use_local(h, c, &lo);
         free(local);
         return rc;
@@ -927,12 +1065,12 @@ static int d_plan(const struct nexo_host *h, nexo_ctx *c)
     if (rc)
         return rc;
     if (o.package) {
-        h->log(c, NEXO_LOG_INFO, "would use the local package %s", o.package);
+        h->log(c, NEXO_LOG_INFO, "would copy the local package %s", o.package);
         return 0;
     }
     char *local = file_url_path(o.url);
     if (local) {
-        h->log(c, NEXO_LOG_INFO, "would use %s where it is (a file:// repository; %" PRIu64
+        h->log(c, NEXO_LOG_INFO, "would copy %s (a file:// repository; %" PRIu64
                " bytes, sha256 %s)", local, o.size, o.sha);
         free(local);
         return 0;
@@ -948,8 +1086,25 @@ static int d_plan(const struct nexo_host *h, nexo_ctx *c)
     return 0;
 }
 
+/* The private copy of a local package: nothing keeps it. */
+static int remove_copy(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *copy = h->state_get(c, "copy");
+    if (!copy)
+        return 0;
+    char *part = nx_xasprintf("%s.part", copy);
+    int rc = remove_file(h, c, copy);
+    if (!rc)
+        rc = remove_file(h, c, part);
+    free(part);
+    return rc;
+}
+
 static int d_undo(const struct nexo_host *h, nexo_ctx *c)
 {
+    int rc = remove_copy(h, c);
+    if (rc)
+        return rc;
     const char *file = h->state_get(c, "file");
     if (!file)
         return 0;
@@ -964,6 +1119,9 @@ static int d_undo(const struct nexo_host *h, nexo_ctx *c)
 
 static int d_commit(const struct nexo_host *h, nexo_ctx *c)
 {
+    int rc0 = remove_copy(h, c);
+    if (rc0)
+        return rc0;
     const char *file = h->state_get(c, "file");
     if (!file)
         return 0;

@@ -266,13 +266,17 @@ dl "$T/plain.ini" "$HTTP_URL/core-1.1.0.tar.gz"
 check "after the kill: the next attempt resumes from nginx (exit $rc)" \
     bash -c "test $rc = 0 && grep -q '^206 .*range=\"bytes=$have-\"' '$HTTP_LOG'"
 
-# 15. A local package (param.package): checked, published, never removed.
+# 15. A local package (param.package): copied through one descriptor into
+# STATE/downloads (0600), the copy checked and published, the original
+# left alone; the copy is gone when the update is over.
 reset
 cp "$WWW/core-1.1.0.tar.gz" "$T/local.tar.gz"
 dl "$T/plain.ini" "" "$SHA" "$SIZE" --param package="$T/local.tar.gz"
 check "local package: exit 0 (got $rc)" test "$rc" = 0
-check "local package: used in place, not copied, not removed" \
-    bash -c "test -f '$T/local.tar.gz' && grep -qF 'using the local package $T/local.tar.gz' '$T/err' && ! test -e '$TARGET'"
+check "local package: copied into the state folder, the original kept" \
+    bash -c "test -f '$T/local.tar.gz' && grep -qF 'copied the local package $T/local.tar.gz' '$T/err' && grep -q \"to $T/state/downloads/.*-local-.*\\.tar\\.gz\" '$T/err'"
+check "local package: the private copy is removed with the update" \
+    bash -c "! ls '$T'/state/downloads/*-local-* > /dev/null 2>&1"
 reset
 dl "$T/plain.ini" "" "$(printf '%064d' 1)" "$SIZE" --param package="$T/local.tar.gz"
 check "local package with another sha256: refused (got $rc)" \
