@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *lock_path(const char *state_dir)
@@ -38,14 +39,42 @@ int nx_lock_note(int fd, const char *update_id)
     return fsync(fd);
 }
 
+/* The lock file must be a regular file of ours: a link is never followed
+ * (O_NOFOLLOW), a fifo or device is never waited on (O_NONBLOCK), and
+ * anything else planted there is refused, naming it (with root_ok, to
+ * be looked at only, a file of root's will do too). */
+static int lock_file_ok(int fd, const char *path, int root_ok, nx_err *e)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        nx_seterr(e, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int owner_ok = st.st_uid == geteuid() || (root_ok && st.st_uid == 0);
+    if (!S_ISREG(st.st_mode) || !owner_ok || st.st_nlink != 1) {
+        nx_seterr(e, "%s: refused: the lock file must be a regular file of uid %u with one "
+                  "link (it is %s of uid %u with %lu)", path, (unsigned)geteuid(),
+                  S_ISREG(st.st_mode) ? "a file" : "not a regular file", (unsigned)st.st_uid,
+                  (unsigned long)st.st_nlink);
+        return -1;
+    }
+    return 0;
+}
+
 int nx_lock_acquire(const char *state_dir, const char *update_id, int *fd, nx_err *e)
 {
     if (nx_mkdirs(state_dir, 0700, e) != 0)
         return -1;
     char *path = lock_path(state_dir);
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600);
     if (f < 0) {
-        nx_seterr(e, "%s: cannot open lock file: %s", path, strerror(errno));
+        nx_seterr(e, "%s: cannot open lock file: %s", path,
+                  errno == ELOOP ? "refused: a symbolic link" : strerror(errno));
+        free(path);
+        return -1;
+    }
+    if (lock_file_ok(f, path, 0, e) != 0) {
+        close(f);
         free(path);
         return -1;
     }
@@ -89,13 +118,18 @@ void nx_lock_release(int fd)
 int nx_lock_probe(const char *state_dir, long *pid, char *id, size_t idlen, nx_err *e)
 {
     char *path = lock_path(state_dir);
-    int f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (f < 0) {
         int err = errno;
+        if (err != ENOENT)
+            nx_seterr(e, "%s: cannot open lock file: %s", path,
+                      err == ELOOP ? "refused: a symbolic link" : strerror(err));
         free(path);
-        if (err == ENOENT)
-            return 0;
-        nx_seterr(e, "%s: cannot open lock file: %s", state_dir, strerror(err));
+        return err == ENOENT ? 0 : -1;
+    }
+    if (lock_file_ok(f, path, 1, e) != 0) { /* only looked at: root's will do */
+        close(f);
+        free(path);
         return -1;
     }
     free(path);

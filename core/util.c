@@ -1,11 +1,12 @@
 #include "util.h"
+#include "fsat.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,19 +168,54 @@ int nx_fsync_dir(const char *dir, nx_err *e)
     return 0;
 }
 
+/* A name for a temporary file no one can guess ahead of us. */
+static void tmp_suffix(char *buf, size_t len)
+{
+    static unsigned long counter;
+    unsigned char r[8];
+    unsigned long long v = 0;
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) {
+        for (size_t i = 0; i < sizeof r; i++)
+            v = v << 8 | r[i];
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (unsigned long long)ts.tv_nsec * 2654435761u ^ (unsigned long long)getpid() << 32 ^
+            ++counter;
+    }
+    snprintf(buf, len, "%016llx", v);
+}
+
 int nx_write_file_atomic(const char *path, const void *data, size_t len,
                          int mode, nx_err *e)
 {
     char *dir = nx_dirname(path);
-    char *tmp = nx_xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int rc = -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    const char *base = nx_basename(path);
+    char *tmp = NULL, *shown = NULL;
+    int rc = -1, fd = -1;
+    int dfd = nx_open_dir_path(dir, e);
+    if (dfd < 0) {
+        nx_preferr(e, "%s: cannot write", path);
+        free(dir);
+        return -1;
+    }
+    /* O_EXCL: a file or link someone put there first is never opened. */
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        char sfx[32];
+        tmp_suffix(sfx, sizeof sfx);
+        free(tmp);
+        tmp = nx_xasprintf("%.*s.tmp.%s", 200, base, sfx);
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    shown = nx_path_join(dir, tmp);
     if (fd < 0) {
-        nx_seterr(e, "%s: cannot create: %s", tmp, strerror(errno));
+        nx_seterr(e, "%s: cannot create: %s", shown, strerror(errno));
         goto out;
     }
     if (fchmod(fd, (mode_t)mode) != 0) {
-        nx_seterr(e, "%s: chmod failed: %s", tmp, strerror(errno));
+        nx_seterr(e, "%s: chmod failed: %s", shown, strerror(errno));
         goto fail;
     }
     const char *p = data;
@@ -189,33 +225,43 @@ int nx_write_file_atomic(const char *path, const void *data, size_t len,
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            nx_seterr(e, "%s: write failed: %s", tmp, strerror(errno));
+            nx_seterr(e, "%s: write failed: %s", shown, strerror(errno));
             goto fail;
         }
         p += w;
         left -= (size_t)w;
     }
     if (fsync(fd) != 0) {
-        nx_seterr(e, "%s: fsync failed: %s", tmp, strerror(errno));
+        nx_seterr(e, "%s: fsync failed: %s", shown, strerror(errno));
         goto fail;
     }
     if (close(fd) != 0) {
         fd = -1;
-        nx_seterr(e, "%s: close failed: %s", tmp, strerror(errno));
+        nx_seterr(e, "%s: close failed: %s", shown, strerror(errno));
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) != 0) {
+    if (renameat(dfd, tmp, dfd, base) != 0) {
         nx_seterr(e, "%s: rename into place failed: %s", path, strerror(errno));
         goto fail;
     }
-    rc = nx_fsync_dir(dir, e);
+    int sfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0 || (fsync(sfd) != 0 && errno != EINVAL)) {
+        nx_seterr(e, "%s: fsync failed: %s", dir, strerror(errno));
+        if (sfd >= 0)
+            close(sfd);
+        goto out;
+    }
+    close(sfd);
+    rc = 0;
     goto out;
 fail:
     if (fd >= 0)
         close(fd);
-    unlink(tmp);
+    unlinkat(dfd, tmp, 0);
 out:
+    close(dfd);
+    free(shown);
     free(tmp);
     free(dir);
     return rc;
@@ -291,22 +337,33 @@ long long nx_mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int rc = (flag == FTW_DP) ? rmdir(path) : unlink(path);
-    return rc == 0 || errno == ENOENT ? 0 : -1;
-}
-
 int nx_rmtree(const char *path, nx_err *e)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : (nx_seterr(e, "%s: %s", path, strerror(errno)), -1);
-    if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS) != 0) {
-        nx_seterr(e, "%s: cannot remove: %s", path, strerror(errno));
+    char *p = nx_xstrdup(path);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    const char *base = nx_basename(p);
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        nx_seterr(e, "%s: refused: not a path whose last part can be removed", path);
+        free(p);
         return -1;
     }
-    return 0;
+    char *dir = nx_dirname(p);
+    int rc = 0;
+    int dfd = nx_open_dir_path(dir, e);
+    if (dfd < 0) {
+        if (errno == ENOENT)
+            rc = 0; /* the folder above is gone: so is the path */
+        else
+            rc = (nx_preferr(e, "%s: cannot remove", path), -1);
+    } else {
+        rc = nx_rmtree_at(dfd, base, p, e);
+        int err = errno;
+        close(dfd);
+        errno = err;
+    }
+    free(dir);
+    free(p);
+    return rc;
 }

@@ -36,8 +36,11 @@ char *nx_xasprintf(const char *fmt, ...) NX_PRINTF(1, 2);
 
 /* Read a whole file (NUL-terminated); *len gets its length. */
 int nx_read_file(const char *path, char **out, size_t *len, size_t max, nx_err *e);
-/* Write a file atomically: temp file in the same folder, fsync, rename,
- * fsync the folder. */
+/* Write a file atomically: a temp file with a random name created with
+ * O_EXCL|O_NOFOLLOW in the same folder (nothing planted there is ever
+ * opened or truncated), fsync, rename, fsync the folder. The folder is
+ * opened as nx_open_dir_path does (fsat.h: no link someone else could have
+ * put there is followed) and all of it happens relative to it. */
 int nx_write_file_atomic(const char *path, const void *data, size_t len,
                          int mode, nx_err *e);
 /* mkdir -p with the given mode for created folders. */
@@ -50,7 +53,10 @@ char *nx_dirname(const char *path);
 /* Last component of a path (pointer into path). */
 const char *nx_basename(const char *path);
 
-/* Remove a tree (no symlinks followed); a missing path is fine. */
+/* Remove a tree by descriptor (fsat.h, nx_rmtree_at): the folder above is
+ * opened as nx_open_dir_path does, then no symbolic link is followed (a
+ * link is removed), no other file system is entered (refused), and
+ * messages name the path that failed. A missing path is fine. */
 int nx_rmtree(const char *path, nx_err *e);
 
 /* Monotonic milliseconds and wall-clock epoch milliseconds. */

@@ -46,12 +46,15 @@ void xt_free(struct xt *x);
  * through a symlink (O_NOFOLLOW); with `create`, missing folders are made
  * (mode 0755). len 0 gives a new descriptor of dfd itself. -1 with errno. */
 int xt_opendir(int dfd, const char *rel, size_t len, int create);
-/* Give every entry below the folder dfd (not dfd itself) to uid/gid
- * (lchown: modes stay, symlinks are not followed). -1 with errno. */
+/* Give every entry below the folder dfd (not dfd itself) to uid/gid by
+ * descriptor (nx_chown_below: modes stay, a link gets the owner itself, a
+ * replaced entry, a hard-linked file or another file system is refused).
+ * -1 with errno. */
 int xt_chown_tree(int dfd, uid_t uid, gid_t gid);
-/* Remove a tree without following symlinks, also folders whose mode
- * forbids it (they are made 0700 first). A missing path is fine. -1 with
- * errno. */
+/* Remove a tree by descriptor (nx_rmtree: no link followed, no other
+ * file system entered), also folders of ours whose mode forbids it (made
+ * 0700 through their checked descriptor). A missing path is fine. -1
+ * with errno. */
 int xt_rmtree(const char *path);
 
 #endif

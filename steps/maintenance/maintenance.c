@@ -10,7 +10,9 @@
  * it too. Everything undo needs is journaled before the file is touched,
  * so undo works in a fresh process (recover) and can be repeated.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <nexo/step.h>
 
 #include <errno.h>
@@ -23,6 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsat.h"
+#include "util.h"
+
+#define FLAG_NAME "MAINTENANCE"
 #define DEFAULT_MESSAGE "NexoSupport is being updated and will be back in a few minutes."
 
 static const struct nexo_setting settings[] = {
@@ -36,7 +42,7 @@ static int flag_path(const struct nexo_host *h, nexo_ctx *c, char *buf, size_t l
     const char *root = h->info(c, "root");
     if (!root)
         return h->fail(c, NEXO_EINVAL, "[site] root is not set");
-    if ((size_t)snprintf(buf, len, "%s/MAINTENANCE", root) >= len)
+    if ((size_t)snprintf(buf, len, "%s/" FLAG_NAME, root) >= len)
         return h->fail(c, NEXO_EINVAL, "site root path too long: %s", root);
     return 0;
 }
@@ -74,53 +80,75 @@ static int m_plan(const struct nexo_host *h, nexo_ctx *c)
     return 0;
 }
 
-/* Write `data` to `path` through a temporary file and rename. */
+/* Write `data` to `path` through a temporary file created with O_EXCL
+ * and a random name, and rename (nx_write_file_atomic): a file or link the
+ * site's owner put in the site root is never opened or truncated. */
 static int write_atomic(const struct nexo_host *h, nexo_ctx *c, const char *path,
                         const char *data)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return h->fail(c, NEXO_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    size_t n = strlen(data);
-    int ok = write(fd, data, n) == (ssize_t)n && fsync(fd) == 0;
-    int err = errno;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        err = ok ? errno : err;
-        unlink(tmp);
-        return h->fail(c, NEXO_EIO, "%s: cannot write: %s", path, strerror(err));
-    }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    nx_err e;
+    if (nx_write_file_atomic(path, data, strlen(data), 0644, &e) != 0)
+        return h->fail(c, NEXO_EIO, "%s", e.msg);
     return 0;
 }
 
-/* The file's text (malloc'ed), NULL when absent; *err on other errors. */
-static char *read_small(const char *path, int *err)
+/* The site root, opened as nx_open_dir_path does. */
+static int open_root(const struct nexo_host *h, nexo_ctx *c)
+{
+    nx_err e;
+    int fd = nx_open_dir_path(h->info(c, "root"), &e);
+    if (fd < 0)
+        h->fail(c, NEXO_EIO, "site root: %s", e.msg);
+    return fd;
+}
+
+/* The text of ROOT/MAINTENANCE (malloc'ed), NULL when absent. Opened with
+ * O_NOFOLLOW|O_NONBLOCK and checked with fstat: *err is ELOOP for a
+ * symbolic link (never followed), EINVAL for anything but a regular file,
+ * or another errno; 0 when the file is absent or was read; -1 when the
+ * site root could not be opened (the step has failed then). */
+static char *read_small(const struct nexo_host *h, nexo_ctx *c, int *err)
 {
     *err = 0;
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    int rootfd = open_root(h, c);
+    if (rootfd < 0) {
+        *err = -1; /* the step has failed, naming the root */
+        return NULL;
+    }
+    int fd = openat(rootfd, FLAG_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    close(rootfd);
+    if (fd < 0) {
         *err = errno == ENOENT ? 0 : errno;
         return NULL;
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        *err = errno;
+    else if (!S_ISREG(st.st_mode))
+        *err = EINVAL;
+    if (*err) {
+        close(fd);
+        return NULL;
+    }
     char *buf = calloc(1, 65537);
-    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
-    if (buf)
-        buf[n] = '\0';
-    fclose(f);
+    size_t n = 0;
+    while (buf && n < 65536) {
+        ssize_t r = read(fd, buf + n, 65536 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
     return buf;
+}
+
+/* Why ROOT/MAINTENANCE could not be read. */
+static const char *why(int err)
+{
+    return err == ELOOP ? "refused: a symbolic link (it is never followed)"
+         : err == EINVAL ? "refused: not a regular file" : strerror(err);
 }
 
 /* Does the file at path belong to this update? */
@@ -143,12 +171,39 @@ static void epoch_text(char *buf, size_t len)
     snprintf(buf, len, "%lld.%03ld", (long long)ts.tv_sec, ts.tv_nsec / 1000000L);
 }
 
+/* Remove ROOT/MAINTENANCE (a name in the root's descriptor: unlinkat
+ * never follows a link). -1 with the step failed. */
+static int remove_flag(const struct nexo_host *h, nexo_ctx *c, const char *path)
+{
+    int rootfd = open_root(h, c);
+    if (rootfd < 0)
+        return -1;
+    int rc = unlinkat(rootfd, FLAG_NAME, 0) == 0 || errno == ENOENT
+                 ? 0
+                 : (h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno)), -1);
+    close(rootfd);
+    return rc;
+}
+
+/* Is there anything at all (a link too) at ROOT/MAINTENANCE? */
+static int present(const struct nexo_host *h, nexo_ctx *c)
+{
+    nx_err e;
+    struct stat st;
+    int rootfd = nx_open_dir_path(h->info(c, "root"), &e);
+    int there = rootfd < 0 || fstatat(rootfd, FLAG_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+                errno != ENOENT;
+    if (rootfd >= 0)
+        close(rootfd);
+    return there;
+}
+
 static int turn_on(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     int err;
-    char *old = read_small(path, &err);
+    char *old = read_small(h, c, &err);
     if (err)
-        return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+        return err < 0 ? NEXO_EIO : h->fail(c, NEXO_EIO, "%s: %s", path, why(err));
     if (old && !ours(h, c, old)) {
         free(old);
         h->log(c, NEXO_LOG_WARN, "%s was already there; leaving it as it is", path);
@@ -190,12 +245,26 @@ static int turn_on(const struct nexo_host *h, nexo_ctx *c, const char *path)
     return rc;
 }
 
+/* A link or something else than a file where MAINTENANCE was: not ours,
+ * left alone (failing here, at the end of an update, would roll it back). */
+static int foreign(const struct nexo_host *h, nexo_ctx *c, const char *path, int err)
+{
+    if (err < 0)
+        return NEXO_EIO;
+    if (err != ELOOP && err != EINVAL)
+        return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+    h->log(c, NEXO_LOG_WARN, "%s: %s; not this update's, leaving it", path, why(err));
+    return 0;
+}
+
 static int turn_off(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     int err;
-    char *old = read_small(path, &err);
-    if (err)
-        return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+    char *old = read_small(h, c, &err);
+    if (err) {
+        int rc = foreign(h, c, path, err);
+        return rc ? rc : h->state_set(c, "removed", NULL);
+    }
     if (!old || !ours(h, c, old)) {
         if (old)
             h->log(c, NEXO_LOG_WARN, "%s is not this update's; leaving it", path);
@@ -206,8 +275,8 @@ static int turn_off(const struct nexo_host *h, nexo_ctx *c, const char *path)
     free(old);
     if (rc)
         return rc;
-    if (unlink(path) != 0 && errno != ENOENT)
-        return h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    if (remove_flag(h, c, path) != 0)
+        return NEXO_EIO;
     char epoch[32];
     epoch_text(epoch, sizeof epoch);
     h->log(c, NEXO_LOG_INFO, "maintenance mode off");
@@ -234,19 +303,19 @@ static int m_undo(const struct nexo_host *h, nexo_ctx *c)
         if (!wrote || strcmp(wrote, "1") != 0)
             return 0; /* never written (or an admin's file): nothing to undo */
         int err;
-        char *cur = read_small(path, &err);
+        char *cur = read_small(h, c, &err);
         if (err)
-            return h->fail(c, NEXO_EIO, "%s: %s", path, strerror(err));
+            return foreign(h, c, path, err);
         int mine = cur && ours(h, c, cur);
         free(cur);
-        if (mine && unlink(path) != 0 && errno != ENOENT)
-            return h->fail(c, NEXO_EIO, "%s: cannot remove: %s", path, strerror(errno));
+        if (mine && remove_flag(h, c, path) != 0)
+            return NEXO_EIO;
         if (mine)
             h->log(c, NEXO_LOG_INFO, "maintenance mode off");
         return 0;
     }
     const char *text = h->state_get(c, "removed");
-    if (!text || access(path, F_OK) == 0)
+    if (!text || present(h, c))
         return 0;
     rc = write_atomic(h, c, path, text);
     if (!rc)
