@@ -6,7 +6,21 @@
  * password_file (trailing newline stripped; refused when group or others
  * may access it) or $NEXO_DB_PASSWORD. utf8mb4, a 10 s connect timeout,
  * LOCAL INFILE off, no automatic reconnect (a reconnect would silently drop
- * the advisory lock and any transaction). Every session runs with
+ * the advisory lock and any transaction).
+ *
+ * TLS ([database] sslmode and sslrootcert, libpq's names and meanings;
+ * docs/database.md "TLS"): disable: no TLS. allow, prefer:
+ * MYSQL_OPT_SSL_ENFORCE — TLS when the server offers it, else a plain
+ * session (allow cannot mean "plain first" here: it asks for TLS like
+ * prefer). require: the same, and a plain session is refused after
+ * connecting. verify-ca: also MYSQL_OPT_SSL_CA = sslrootcert (the connector
+ * then verifies the chain). verify-full: also
+ * MYSQL_OPT_SSL_VERIFY_SERVER_CERT (the host name). With sslrootcert set,
+ * prefer and require verify the chain too, as libpq does with a root
+ * certificate; verify-ca and verify-full without sslrootcert are refused
+ * (the connector has no default CA file). Unset (and no sslrootcert): no
+ * TLS option, the connector's default: a plain session, as before. The
+ * dump and client tools follow the session: see tool_argv. Every session runs with
  *   sql_mode = STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION
  *   explicit_defaults_for_timestamp = 1
  * whatever the server's own defaults, so that a migration behaves the same
@@ -70,6 +84,16 @@
 #define PATH_LEN 4096
 #define LOCK_FOREVER 31536000 /* GET_LOCK refuses a negative timeout: a year */
 
+/* [database] sslmode as this driver honours it (docs/database.md "TLS"). */
+enum tls_mode {
+    TLS_UNSET,       /* no TLS options: the connector's default, no TLS */
+    TLS_DISABLE,     /* no TLS; the tools get --skip-ssl */
+    TLS_PREFER,      /* allow, prefer: TLS when the server offers it */
+    TLS_REQUIRE,     /* TLS or no connection */
+    TLS_VERIFY_CA,   /* TLS, the server's certificate signed by sslrootcert */
+    TLS_VERIFY_FULL, /* and issued for the host connected to */
+};
+
 struct myconn {
     MYSQL *my;
     char *host;     /* NULL: localhost (the local socket) */
@@ -77,6 +101,10 @@ struct myconn {
     char *user;     /* NULL: the login name */
     char *name;
     char *password; /* NULL: none */
+    enum tls_mode tls;
+    char *sslmode;       /* the configured text, for messages (NULL: unset) */
+    char *rootcert;      /* [database] sslrootcert (NULL: none) */
+    int tls_on;          /* the session runs over TLS */
 };
 
 /* ---------------------------------------------------------------- text */
@@ -261,6 +289,45 @@ static char *dup_nonempty(const char *s)
     return s && *s ? nx_xstrdup(s) : NULL;
 }
 
+/* [database] sslmode and sslrootcert: every libpq mode maps onto the
+ * connector's options (see open_conn); verification needs the CA file. */
+static int tls_settings(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
+{
+    static const struct {
+        const char *name;
+        enum tls_mode mode;
+    } modes[] = {
+        { "disable", TLS_DISABLE }, { "allow", TLS_PREFER },
+        { "prefer", TLS_PREFER }, { "require", TLS_REQUIRE },
+        { "verify-ca", TLS_VERIFY_CA }, { "verify-full", TLS_VERIFY_FULL },
+    };
+    const char *mode = h->config(c, "database", "sslmode");
+    const char *root = h->config(c, "database", "sslrootcert");
+    m->tls = TLS_UNSET;
+    m->sslmode = dup_nonempty(mode);
+    if (m->sslmode) {
+        size_t i = 0;
+        while (i < sizeof modes / sizeof modes[0] && strcmp(modes[i].name, mode) != 0)
+            i++;
+        if (i == sizeof modes / sizeof modes[0])
+            return h->fail(c, NEXO_EINVAL, "[database] sslmode = %s: the mariadb driver knows "
+                           "disable, allow, prefer, require, verify-ca and verify-full", mode);
+        m->tls = modes[i].mode;
+    }
+    if (m->tls >= TLS_VERIFY_CA && (!root || !*root))
+        return h->fail(c, NEXO_EINVAL, "[database] sslmode = %s: the mariadb driver needs "
+                       "[database] sslrootcert, the CA certificate (PEM) to verify the "
+                       "server with", mode);
+    if (!root || !*root || m->tls == TLS_DISABLE)
+        return 0;
+    if (access(root, R_OK) != 0)
+        return h->fail(c, NEXO_EINVAL, "[database] sslrootcert %s: %s", root, strerror(errno));
+    m->rootcert = nx_xstrdup(root);
+    if (m->tls == TLS_UNSET)
+        m->tls = TLS_PREFER;  /* a CA alone: TLS when offered, verified (libpq's default) */
+    return 0;
+}
+
 static int conn_settings(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
 {
     const char *name = h->config(c, "database", "name");
@@ -272,7 +339,37 @@ static int conn_settings(const struct nexo_host *h, nexo_ctx *c, struct myconn *
     m->name = nx_xstrdup(name);
     m->host = dup_nonempty(h->config(c, "database", "host"));
     m->user = dup_nonempty(h->config(c, "database", "user"));
+    rc = tls_settings(h, c, m);
+    if (rc)
+        return rc;
     return get_password(h, c, &m->password);
+}
+
+/* The connector's TLS options for m->tls. MYSQL_OPT_SSL_ENFORCE asks for
+ * TLS but falls back to a plain session when the server offers none
+ * (checked after connecting); a CA makes the connector verify the chain;
+ * MYSQL_OPT_SSL_VERIFY_SERVER_CERT adds the host name check. */
+static void tls_options(struct myconn *m)
+{
+    my_bool on = 1;
+    if (m->tls <= TLS_DISABLE)
+        return;
+    mysql_options(m->my, MYSQL_OPT_SSL_ENFORCE, &on);
+    if (m->rootcert)
+        mysql_options(m->my, MYSQL_OPT_SSL_CA, m->rootcert);
+    if (m->tls == TLS_VERIFY_FULL)
+        mysql_options(m->my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
+}
+
+/* " (sslmode verify-full, sslrootcert /etc/ca.pem)" for messages, or "". */
+static void tls_text(const struct myconn *m, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (m->sslmode && m->rootcert)
+        snprintf(buf, len, " (sslmode %s, sslrootcert %s)", m->sslmode, m->rootcert);
+    else if (m->sslmode || m->rootcert)
+        snprintf(buf, len, " (%s %s)", m->sslmode ? "sslmode" : "sslrootcert",
+                 m->sslmode ? m->sslmode : m->rootcert);
 }
 
 static int open_conn(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
@@ -289,12 +386,21 @@ static int open_conn(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
     mysql_options(m->my, MYSQL_OPT_RECONNECT, &reconnect);
     mysql_options(m->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_options(m->my, MYSQL_INIT_COMMAND, INIT_SQL);
-    if (mysql_real_connect(m->my, m->host, m->user, m->password, m->name, m->port, NULL, 0))
-        return 0;
+    tls_options(m);
+    char tls[PATH_LEN + 64];
+    tls_text(m, tls, sizeof tls);
+    if (mysql_real_connect(m->my, m->host, m->user, m->password, m->name, m->port, NULL, 0)) {
+        m->tls_on = mysql_get_ssl_cipher(m->my) != NULL;
+        if (m->tls_on || m->tls < TLS_REQUIRE)
+            return 0;
+        return h->fail(c, NEXO_EIO, "cannot connect to MariaDB at %s as %s%s: the server "
+                       "offers no TLS (its have_ssl is not YES)", where,
+                       m->user ? m->user : "the login user", tls);
+    }
     unsigned no = mysql_errno(m->my);
     return h->fail(c, no >= 2000 && no < 3000 ? NEXO_EIO : NEXO_EDB,
-                   "cannot connect to MariaDB at %s as %s: %s (error %u)", where,
-                   m->user ? m->user : "the login user", mysql_error(m->my), no);
+                   "cannot connect to MariaDB at %s as %s%s: %s (error %u)", where,
+                   m->user ? m->user : "the login user", tls, mysql_error(m->my), no);
 }
 
 static void free_conn(struct myconn *m)
@@ -309,7 +415,38 @@ static void free_conn(struct myconn *m)
     free(m->host);
     free(m->user);
     free(m->name);
+    free(m->rootcert);
+    free(m->sslmode);
     free(m);
+}
+
+/* Log how the session is protected, as the server sees it (its session
+ * status Ssl_version and Ssl_cipher) when TLS is in use. */
+static void log_tls(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
+{
+    char where[512], version[64] = "?", cipher[128] = "?";
+    conn_where(m, where, sizeof where);
+    const char *user = m->user ? m->user : "the login user";
+    if (!m->tls_on) {
+        h->log(c, NEXO_LOG_DEBUG, "connected to %s as %s without TLS", where, user);
+        return;
+    }
+    static const char sql[] =
+        "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')";
+    MYSQL_RES *res = mysql_real_query(m->my, sql, sizeof sql - 1) == 0
+                         ? mysql_store_result(m->my) : NULL;
+    MYSQL_ROW r;
+    while (res && (r = mysql_fetch_row(res)) != NULL) {
+        if (!r[0] || !r[1] || !r[1][0])
+            continue;
+        if (strcasecmp(r[0], "Ssl_version") == 0)
+            snprintf(version, sizeof version, "%s", r[1]);
+        else
+            snprintf(cipher, sizeof cipher, "%s", r[1]);
+    }
+    mysql_free_result(res);
+    h->log(c, NEXO_LOG_DEBUG, "connected to %s as %s over TLS (server: %s %s)", where, user,
+           version, cipher);
 }
 
 static int my_connect(const struct nexo_host *h, nexo_ctx *c, void **conn)
@@ -326,6 +463,7 @@ static int my_connect(const struct nexo_host *h, nexo_ctx *c, void **conn)
     if (!strstr(mysql_get_server_info(m->my), "MariaDB"))
         h->log(c, NEXO_LOG_WARN, "the server (%s) is not MariaDB; this driver is written for "
                "MariaDB 10.3 or later", mysql_get_server_info(m->my));
+    log_tls(h, c, m);
     *conn = m;
     return 0;
 }
@@ -864,15 +1002,20 @@ static int run_tool(const struct nexo_host *h, nexo_ctx *c, char *const argv[], 
                    o.len ? o.text : "no message");
 }
 
-/* argv of a client tool: the option file first, then user/host/port
- * (not secret), then `extra`, then the database. Free with free_argv. */
+/* argv of a client tool: the option file first, then user/host/port and
+ * TLS (not secret), then `extra`, then the database. Free with free_argv.
+ * TLS follows the driver's own session: --ssl when it runs over TLS (with
+ * --ssl-ca and, for verify-full, --ssl-verify-server-cert: the tools verify
+ * as the connector does), --skip-ssl when sslmode is set and it does not;
+ * nothing when sslmode and sslrootcert are unset (the tools' own default).
+ * On the command line, so that a ~/.my.cnf cannot weaken them. */
 static char **tool_argv(const struct myconn *m, const char *tool, const char *cnf,
                         const char *const *extra)
 {
     size_t n = 0;
     while (extra[n])
         n++;
-    char **argv = nx_xcalloc(n + 7, sizeof *argv);
+    char **argv = nx_xcalloc(n + 10, sizeof *argv);
     size_t k = 0;
     argv[k++] = nx_xstrdup(tool);
     argv[k++] = nx_xasprintf("--defaults-extra-file=%s", cnf);
@@ -882,6 +1025,15 @@ static char **tool_argv(const struct myconn *m, const char *tool, const char *cn
         argv[k++] = nx_xasprintf("--host=%s", m->host);
     if (m->port)
         argv[k++] = nx_xasprintf("--port=%u", m->port);
+    if (m->tls_on) {
+        argv[k++] = nx_xstrdup("--ssl");
+        if (m->rootcert)
+            argv[k++] = nx_xasprintf("--ssl-ca=%s", m->rootcert);
+        if (m->tls == TLS_VERIFY_FULL)
+            argv[k++] = nx_xstrdup("--ssl-verify-server-cert");
+    } else if (m->tls != TLS_UNSET) {
+        argv[k++] = nx_xstrdup("--skip-ssl");
+    }
     for (size_t i = 0; i < n; i++)
         argv[k++] = nx_xstrdup(extra[i]);
     argv[k++] = nx_xstrdup(m->name);

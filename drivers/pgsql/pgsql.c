@@ -8,6 +8,16 @@
  * stripped; refused when group or others may access the file), else from
  * $NEXO_DB_PASSWORD, else libpq's own ways (~/.pgpass, trust, peer).
  *
+ * TLS: [database] sslmode and sslrootcert are libpq's keywords of the same
+ * names, passed as they are (docs/database.md "TLS"). Unset, libpq's own
+ * defaults apply as before: $PGSSLMODE / $PGSSLROOTCERT when set, else
+ * sslmode prefer (TLS when the server offers it, unverified unless
+ * ~/.postgresql/root.crt exists) — over a Unix socket there is no TLS. The
+ * tools (pg_dump, pg_restore, psql) get the mode and root certificate the
+ * connection was made with in PGSSLMODE and PGSSLROOTCERT. After
+ * connecting, the server's view of the session (pg_stat_ssl: version and
+ * cipher) is logged at debug level.
+ *
  * Type mapping (the spec's MySQL-style types, schema.h, to PostgreSQL):
  *
  *   spec type                 PostgreSQL                  note
@@ -311,19 +321,52 @@ static void add_kw(const char **keys, const char **vals, size_t *n, const char *
 static PGconn *open_pg(const struct nexo_host *h, nexo_ctx *c, const char *name,
                        const char *password)
 {
-    const char *keys[10], *vals[10];
+    const char *keys[12], *vals[12];
     size_t n = 0;
     add_kw(keys, vals, &n, "host", cfg(h, c, "host"));
     add_kw(keys, vals, &n, "port", cfg(h, c, "port"));
     add_kw(keys, vals, &n, "dbname", name);
     add_kw(keys, vals, &n, "user", cfg(h, c, "user"));
     add_kw(keys, vals, &n, "password", password);
+    add_kw(keys, vals, &n, "sslmode", cfg(h, c, "sslmode"));
+    add_kw(keys, vals, &n, "sslrootcert", cfg(h, c, "sslrootcert"));
     add_kw(keys, vals, &n, "connect_timeout", "10");
     add_kw(keys, vals, &n, "application_name", "nexo-update");
     add_kw(keys, vals, &n, "client_encoding", "UTF8");
     keys[n] = NULL;
     vals[n] = NULL;
     return PQconnectdbParams(keys, vals, 0);
+}
+
+/* " (sslmode verify-full, sslrootcert /etc/ca.pem)" for messages when the
+ * configuration sets TLS, else "". */
+static void tls_settings(const struct nexo_host *h, nexo_ctx *c, char *buf, size_t len)
+{
+    const char *mode = cfg(h, c, "sslmode");
+    const char *root = cfg(h, c, "sslrootcert");
+    buf[0] = '\0';
+    if (mode && root)
+        snprintf(buf, len, " (sslmode %s, sslrootcert %s)", mode, root);
+    else if (mode || root)
+        snprintf(buf, len, " (%s %s)", mode ? "sslmode" : "sslrootcert", mode ? mode : root);
+}
+
+/* Log how the connection is protected, as the server sees it (pg_stat_ssl
+ * of this backend) when TLS is in use. */
+static void log_tls(struct pgc *pc)
+{
+    if (!PQsslInUse(pc->pg)) {
+        pc->h->log(pc->c, NEXO_LOG_DEBUG, "connected to %s as %s without TLS", pc->where,
+                   PQuser(pc->pg));
+        return;
+    }
+    PGresult *res = PQexec(pc->pg, "SELECT version, cipher FROM pg_catalog.pg_stat_ssl "
+                                   "WHERE pid = pg_catalog.pg_backend_pid() AND ssl");
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    pc->h->log(pc->c, NEXO_LOG_DEBUG, "connected to %s as %s over TLS (server: %s %s)",
+               pc->where, PQuser(pc->pg), ok ? PQgetvalue(res, 0, 0) : "?",
+               ok ? PQgetvalue(res, 0, 1) : "pg_stat_ssl shows no TLS");
+    PQclear(res);
 }
 
 static int pg_connect(const struct nexo_host *h, nexo_ctx *c, void **conn)
@@ -349,10 +392,11 @@ static int pg_connect(const struct nexo_host *h, nexo_ctx *c, void **conn)
     pc->pg = pg;
     where_of(pg, name, pc->where, sizeof pc->where);
     if (PQstatus(pg) != CONNECTION_OK) {
-        char msg[1024];
+        char msg[1024], tls[PATH_LEN + 64];
         one_line(PQerrorMessage(pg), sizeof msg, msg, sizeof msg);
-        rc = h->fail(c, NEXO_EDB, "cannot connect to PostgreSQL at %s as %s: %s", pc->where,
-                     PQuser(pg) ? PQuser(pg) : "?", msg);
+        tls_settings(h, c, tls, sizeof tls);
+        rc = h->fail(c, NEXO_EDB, "cannot connect to PostgreSQL at %s as %s%s: %s", pc->where,
+                     PQuser(pg) ? PQuser(pg) : "?", tls, msg);
         PQfinish(pg);
         free(pc);
         return rc;
@@ -360,7 +404,7 @@ static int pg_connect(const struct nexo_host *h, nexo_ctx *c, void **conn)
     PQsetNoticeReceiver(pg, on_notice, pc);
     pc_use(pc, h, c);
     *conn = pc;
-    h->log(c, NEXO_LOG_DEBUG, "connected to %s as %s", pc->where, PQuser(pg));
+    log_tls(pc);
     return 0;
 }
 
@@ -777,7 +821,8 @@ struct tools {
 
 static const char *const env_dropped[] = {
     "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE",
-    "PGSERVICE", "PGSERVICEFILE", "PGAPPNAME", "PGCONNECT_TIMEOUT", NULL,
+    "PGSERVICE", "PGSERVICEFILE", "PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE",
+    "PGSSLROOTCERT", "PGREQUIRESSL", NULL,
 };
 
 static int env_drop(const char *kv)
@@ -805,14 +850,31 @@ static void env_free(char **env)
     free(env);
 }
 
+/* The value libpq used for one of the connection's options (NULL when
+ * unset), from PQconninfo. */
+static const char *conn_option(const PQconninfoOption *opts, const char *key)
+{
+    for (; opts && opts->keyword; opts++)
+        if (strcmp(opts->keyword, key) == 0)
+            return opts->val && *opts->val ? opts->val : NULL;
+    return NULL;
+}
+
 /* This process's environment without the PG* variables that would point
- * the tools elsewhere, plus the connection's own settings. */
+ * the tools elsewhere, plus the connection's own settings: the same server,
+ * role and database, and the TLS mode and root certificate the connection
+ * was made with (sslmode is then as strict for the tools as for us). */
 static char **child_env(PGconn *pg, const char *passfile)
 {
+    PQconninfoOption *opts = PQconninfo(pg);
+    if (!opts)
+        return NULL;
     const char *ours[][2] = {
         { "PGHOST", PQhost(pg) }, { "PGPORT", PQport(pg) }, { "PGUSER", PQuser(pg) },
         { "PGDATABASE", PQdb(pg) }, { "PGAPPNAME", "nexo-update" },
         { "PGCONNECT_TIMEOUT", "10" }, { "PGPASSFILE", passfile },
+        { "PGSSLMODE", conn_option(opts, "sslmode") },
+        { "PGSSLROOTCERT", conn_option(opts, "sslrootcert") },
     };
     size_t n = 0, k = 0;
     while (environ[n])
@@ -832,8 +894,10 @@ static char **child_env(PGconn *pg, const char *passfile)
         if (!env[k++])
             goto oom;
     }
+    PQconninfoFree(opts);
     return env;
 oom:
+    PQconninfoFree(opts);
     env_free(env);
     return NULL;
 }

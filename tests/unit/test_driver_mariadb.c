@@ -2,7 +2,9 @@
  * fake host. Every test case gets its own database nexo_t_<pid>_<n>,
  * created and dropped by an unchecked fixture (so it goes even when the
  * test fails). Without a server listening: "SKIP: ..." and exit 77.
- * Settings: NEXO_TEST_MY_HOST/PORT, NEXO_TEST_DB_USER/PASSWORD. */
+ * Settings: NEXO_TEST_MY_HOST/PORT, NEXO_TEST_DB_USER/PASSWORD, and for TLS
+ * NEXO_TEST_TLS_CA (the test CA of tests/servers.sh) and NEXO_TEST_TLS_USER
+ * (a user the server admits only over TLS: REQUIRE SSL). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -34,6 +36,9 @@ static const char *env_or(const char *name, const char *def)
 #define MY_PORT env_or("NEXO_TEST_MY_PORT", "3306")
 #define MY_USER env_or("NEXO_TEST_DB_USER", "nexo_test")
 #define MY_PASSWORD env_or("NEXO_TEST_DB_PASSWORD", "nexo-test-pw")
+#define TLS_CA env_or("NEXO_TEST_TLS_CA", "/var/lib/nexo-test-tls/ca.crt")
+#define TLS_USER env_or("NEXO_TEST_TLS_USER", "nexo_test_tls")
+#define WRONG_CA "/etc/ssl/certs/ca-certificates.crt" /* the system's, not the test CA */
 
 /* A fake host configured for database `db`; password from the env. */
 static void host_for(struct fakehost *fh, const char *db)
@@ -936,6 +941,123 @@ START_TEST(render_without_connection)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ TLS */
+
+static void set_tls(struct fakehost *fh, const char *mode, const char *root)
+{
+    if (mode)
+        json_object_set_new(fh->config, "database.sslmode", json_string(mode));
+    else
+        json_object_del(fh->config, "database.sslmode");
+    if (root)
+        json_object_set_new(fh->config, "database.sslrootcert", json_string(root));
+    else
+        json_object_del(fh->config, "database.sslrootcert");
+}
+
+/* The session's Ssl_cipher as the server sees it ("" without TLS). */
+static char *server_cipher(struct fakehost *fh, void *conn)
+{
+    return rows(fh, conn, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                          "WHERE VARIABLE_NAME = 'SSL_CIPHER'", 0, NULL);
+}
+
+static void expect_tls(struct fakehost *fh, const char *mode, const char *root, int on)
+{
+    set_tls(fh, mode, root);
+    fh->logbuf[0] = '\0';
+    void *conn = connect_to(fh);
+    char *cipher = server_cipher(fh, conn);
+    ck_assert_msg(on ? strlen(cipher) > 2 : strcmp(cipher, "\n") == 0,
+                  "sslmode %s: Ssl_cipher \"%s\"", mode ? mode : "(unset)", cipher);
+    ck_assert_msg(strstr(fh->logbuf, on ? "over TLS (server: TLSv1." : "without TLS"), "%s",
+                  fh->logbuf);
+    free(cipher);
+    D->disconnect(conn);
+}
+
+static void expect_refused(struct fakehost *fh, const char *mode, const char *root, int code,
+                           const char *want1, const char *want2)
+{
+    void *conn = NULL;
+    set_tls(fh, mode, root);
+    ck_assert_int_eq(D->connect(&fh->table, fh_ctx(fh), &conn), code);
+    ck_assert_ptr_null(conn);
+    ck_assert_msg(strstr(fh->msg, want1) && (!want2 || strstr(fh->msg, want2)), "%s", fh->msg);
+}
+
+START_TEST(tls_modes_as_the_server_sees_them)
+{
+    struct fakehost fh;
+    ck_assert_msg(access(TLS_CA, R_OK) == 0, "%s: run tests/servers.sh", TLS_CA);
+    host_for(&fh, dbname);
+    expect_tls(&fh, NULL, NULL, 0); /* unset: as before, no TLS */
+    expect_tls(&fh, "disable", NULL, 0);
+    expect_tls(&fh, "allow", NULL, 1);
+    expect_tls(&fh, "prefer", NULL, 1);
+    expect_tls(&fh, "require", NULL, 1);
+    expect_tls(&fh, NULL, TLS_CA, 1); /* a CA alone: prefer, verified */
+    expect_tls(&fh, "verify-ca", TLS_CA, 1);
+    expect_tls(&fh, "verify-full", TLS_CA, 1);
+
+    char where[160];
+    snprintf(where, sizeof where, "%s:%s/%s", MY_HOST, MY_PORT, dbname);
+    /* a CA that did not sign the server's certificate */
+    expect_refused(&fh, "verify-full", WRONG_CA, NEXO_EIO, where, "TLS/SSL error");
+    ck_assert_msg(strstr(fh.msg, "sslmode verify-full, sslrootcert " WRONG_CA), "%s", fh.msg);
+    expect_refused(&fh, "verify-ca", WRONG_CA, NEXO_EIO, where, "TLS/SSL error");
+    expect_refused(&fh, "require", WRONG_CA, NEXO_EIO, where, "TLS/SSL error");
+    /* what the driver cannot honour or find */
+    expect_refused(&fh, "verify-full", NULL, NEXO_EINVAL,
+                   "[database] sslmode = verify-full: the mariadb driver needs "
+                   "[database] sslrootcert", NULL);
+    expect_refused(&fh, "verify-ca", NULL, NEXO_EINVAL, "sslmode = verify-ca", "sslrootcert");
+    expect_refused(&fh, "sometimes", NULL, NEXO_EINVAL, "[database] sslmode = sometimes",
+                   "mariadb driver");
+    expect_refused(&fh, "require", "/nonexistent/ca.pem", NEXO_EINVAL,
+                   "[database] sslrootcert /nonexistent/ca.pem", "No such file");
+    /* the REQUIRE SSL user is turned away without TLS */
+    json_object_set_new(fh.config, "database.user", json_string(TLS_USER));
+    expect_refused(&fh, "disable", NULL, NEXO_EDB, where, "Access denied");
+    expect_tls(&fh, "verify-full", TLS_CA, 1);
+    fh_free(&fh);
+}
+END_TEST
+
+/* mariadb-dump and mariadb get the session's TLS on their command line:
+ * the REQUIRE SSL user backs up and restores with verify-full. */
+START_TEST(tls_backup_and_restore)
+{
+    struct fakehost fh;
+    host_for(&fh, dbname);
+    json_object_set_new(fh.config, "database.user", json_string(TLS_USER));
+    set_tls(&fh, "verify-full", TLS_CA);
+    void *conn = connect_to(&fh);
+    nexo_ctx *c = fh_ctx(&fh);
+    ok(&fh, conn, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))");
+    ok(&fh, conn, "INSERT INTO t VALUES (1, 'one'), (2, 'two')");
+    char *path = nx_path_join(tu_dir, "tls.sql");
+    ck_assert_msg(D->backup(&fh.table, c, conn, path) == 0, "backup: %s", fh.msg);
+    ok(&fh, conn, "DROP TABLE t");
+    ok(&fh, conn, "CREATE TABLE later (x INT)");
+    ck_assert_msg(D->restore(&fh.table, c, conn, path) == 0, "restore: %s", fh.msg);
+    rows_eq(&fh, conn, "SELECT id, v FROM t ORDER BY id", "1|one\n2|two\n");
+    ck_assert_int_eq(D->exists(&fh.table, c, conn, "later", NULL, NULL), 0);
+    D->disconnect(conn);
+
+    /* sslmode disable with the ordinary user: the tools are told --skip-ssl
+     * and still work (plain connections stay allowed) */
+    json_object_set_new(fh.config, "database.user", json_string(MY_USER));
+    set_tls(&fh, "disable", NULL);
+    conn = connect_to(&fh);
+    ck_assert_msg(D->backup(&fh.table, c, conn, path) == 0, "backup: %s", fh.msg);
+    ck_assert_msg(D->restore(&fh.table, c, conn, path) == 0, "restore: %s", fh.msg);
+    free(path);
+    D->disconnect(conn);
+    fh_free(&fh);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- main */
 
 static int server_listens(void)
@@ -984,6 +1106,8 @@ int main(void)
     add(s, "render_modify", render_modify_table_and_data);
     add(s, "render_offline", render_without_connection);
     add(s, "render_insert_booleans", render_insert_booleans);
+    add(s, "tls_modes", tls_modes_as_the_server_sees_them);
+    add(s, "tls_backup", tls_backup_and_restore);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

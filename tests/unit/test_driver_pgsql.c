@@ -2,7 +2,9 @@
  * the fake host. Every test case gets its own database nexo_t_<pid>_<n>,
  * created and dropped (WITH (FORCE)) by an unchecked fixture, so it goes
  * even when the test fails. Without a server: "SKIP: ..." and exit 77.
- * Settings: NEXO_TEST_PG_HOST/PORT, NEXO_TEST_DB_USER/PASSWORD. */
+ * Settings: NEXO_TEST_PG_HOST/PORT, NEXO_TEST_DB_USER/PASSWORD, and for TLS
+ * NEXO_TEST_TLS_CA (the test CA of tests/servers.sh) and NEXO_TEST_TLS_USER
+ * (a role the server admits only over TLS). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,9 @@ static const char *env_or(const char *name, const char *def)
 #define PG_PORT env_or("NEXO_TEST_PG_PORT", "5432")
 #define PG_USER env_or("NEXO_TEST_DB_USER", "nexo_test")
 #define PG_PASSWORD env_or("NEXO_TEST_DB_PASSWORD", "nexo-test-pw")
+#define TLS_CA env_or("NEXO_TEST_TLS_CA", "/var/lib/nexo-test-tls/ca.crt")
+#define TLS_USER env_or("NEXO_TEST_TLS_USER", "nexo_test_tls")
+#define WRONG_CA "/etc/ssl/certs/ca-certificates.crt" /* the system's, not the test CA */
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -1067,6 +1072,117 @@ END_TEST
 /* ---- main --------------------------------------------------------------- */
 
 /* Can the driver reach the server at all? */
+/* ---- TLS --------------------------------------------------------------- */
+
+static void set_tls(struct fakehost *fh, const char *mode, const char *root)
+{
+    json_object_set_new(fh->config, "database.sslmode", json_string(mode));
+    if (root)
+        json_object_set_new(fh->config, "database.sslrootcert", json_string(root));
+    else
+        json_object_del(fh->config, "database.sslrootcert");
+}
+
+/* pg_stat_ssl's "ssl" for the connection's own backend: "t\n" or "f\n". */
+static const char *server_sees_tls(struct fakehost *fh, void *conn, struct collect *c)
+{
+    return q(fh, conn, c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+}
+
+START_TEST(tls_modes_as_the_server_sees_them)
+{
+    struct fakehost fh;
+    struct collect c;
+    void *conn = NULL;
+    ck_assert_msg(access(TLS_CA, R_OK) == 0, "%s: run tests/servers.sh", TLS_CA);
+    host_for(&fh, dbname);
+    set_tls(&fh, "disable", NULL);
+    conn = connect_to(&fh);
+    ck_assert_str_eq(server_sees_tls(&fh, conn, &c), "f\n");
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "without TLS"));
+    D->disconnect(conn);
+
+    set_tls(&fh, "require", NULL);
+    conn = connect_to(&fh);
+    ck_assert_str_eq(server_sees_tls(&fh, conn, &c), "t\n");
+    D->disconnect(conn);
+
+    set_tls(&fh, "verify-full", TLS_CA);
+    fh.logbuf[0] = '\0';
+    conn = connect_to(&fh);
+    ck_assert_str_eq(server_sees_tls(&fh, conn, &c), "t\n");
+    ck_assert_msg(strstr(fh.logbuf, "over TLS (server: TLSv1."), "%s", fh.logbuf);
+    D->disconnect(conn);
+
+    /* a CA that did not sign the server's certificate: refused, naming the
+     * server, the settings and the TLS failure */
+    set_tls(&fh, "verify-ca", WRONG_CA);
+    conn = NULL;
+    ck_assert_int_eq(D->connect(&fh.table, fh_ctx(&fh), &conn), NEXO_EDB);
+    ck_assert_ptr_null(conn);
+    char where[160];
+    snprintf(where, sizeof where, "%s:%s/%s", PG_HOST, PG_PORT, dbname);
+    ck_assert_msg(strstr(fh.msg, where) && strstr(fh.msg, "sslmode verify-ca") &&
+                  strstr(fh.msg, WRONG_CA) && strstr(fh.msg, "certificate verify failed"),
+                  "%s", fh.msg);
+    /* a missing root certificate is named */
+    set_tls(&fh, "verify-full", "/nonexistent/ca.pem");
+    ck_assert_int_eq(D->connect(&fh.table, fh_ctx(&fh), &conn), NEXO_EDB);
+    ck_assert_msg(strstr(fh.msg, "/nonexistent/ca.pem"), "%s", fh.msg);
+
+    /* the TLS-only role is turned away without TLS */
+    json_object_set_new(fh.config, "database.user", json_string(TLS_USER));
+    set_tls(&fh, "disable", NULL);
+    ck_assert_int_eq(D->connect(&fh.table, fh_ctx(&fh), &conn), NEXO_EDB);
+    ck_assert_msg(strstr(fh.msg, "no encryption"), "%s", fh.msg);
+    fh_free(&fh);
+}
+END_TEST
+
+/* pg_dump, pg_restore and psql connect with the connection's sslmode and
+ * root certificate, whatever PGSSLMODE this process has: as the TLS-only
+ * role, in a database of its own. */
+START_TEST(tls_backup_and_restore)
+{
+    struct fakehost fh;
+    struct collect c;
+    char db[80], sql[160], path[160];
+    snprintf(db, sizeof db, "%s_tls", dbname);
+    host_for(&fh, "postgres");
+    json_object_set_new(fh.config, "database.user", json_string(TLS_USER));
+    set_tls(&fh, "verify-full", TLS_CA);
+    void *admin_conn = connect_to(&fh);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+    exec_ok(&fh, admin_conn, sql);
+
+    json_object_set_new(fh.config, "database.name", json_string(db));
+    void *conn = connect_to(&fh);
+    exec_ok(&fh, conn, "CREATE TABLE t (id int PRIMARY KEY, v text)");
+    exec_ok(&fh, conn, "INSERT INTO t VALUES (1, 'one'), (2, 'two')");
+    /* the tools would be turned away (disable) or fail to verify the server
+     * (the wrong CA) with these; the connection's settings must win */
+    setenv("PGSSLMODE", "disable", 1);
+    setenv("PGSSLROOTCERT", WRONG_CA, 1);
+    snprintf(path, sizeof path, "%s/tls.dump", tu_base);
+    int rc = D->backup(&fh.table, fh_ctx(&fh), conn, path);
+    ck_assert_msg(rc == 0, "backup: %s", fh.msg);
+    exec_ok(&fh, conn, "DROP TABLE t");
+    exec_ok(&fh, conn, "CREATE TABLE later (x int)");
+    rc = D->restore(&fh.table, fh_ctx(&fh), conn, path);
+    ck_assert_msg(rc == 0, "restore: %s", fh.msg);
+    ck_assert_str_eq(q(&fh, conn, &c, "SELECT id, v FROM t ORDER BY id"), "1|one\n2|two\n");
+    ck_assert_int_eq(t_exists(&fh, conn, "later", NULL, NULL), 0);
+    D->disconnect(conn);
+    unsetenv("PGSSLMODE");
+    unsetenv("PGSSLROOTCERT");
+
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", db);
+    exec_ok(&fh, admin_conn, sql);
+    D->disconnect(admin_conn);
+    fh_free(&fh);
+}
+END_TEST
+
 static int server_up(char *msg, size_t len)
 {
     struct fakehost fh;
@@ -1104,6 +1220,7 @@ int main(void)
         backup_restore_refusals_leave_the_database_alone, render_spec_migration,
         render_types_and_defaults, render_modify_column_keeps_data,
         render_insert_moves_identity, render_errors_name_the_file,
+        tls_modes_as_the_server_sees_them, tls_backup_and_restore,
     };
     Suite *s = suite_create("driver_pgsql");
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
