@@ -35,8 +35,6 @@ static const struct key KEYS[] = {
      * passed to the dump and restore tools too */
     { "database", "sslmode", K_CHOICE, NULL, "disable|allow|prefer|require|verify-ca|verify-full", 0 },
     { "database", "sslrootcert", K_PATH, NULL, NULL, 0 },
-    { "database", "ssl_ca", K_PATH, NULL, NULL, 0 },
-    { "database", "ssl_verify", K_BOOL, NULL, NULL, 0 },
     { "server", "url", K_STR, NULL, NULL, 0 },
     { "server", "api_key", K_STR, NULL, NULL, 1 },
     { "server", "timeout", K_INT, "30", NULL, 0 },
