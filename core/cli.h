@@ -14,10 +14,17 @@ struct cli {
     int dry_run;
     nx_faults *faults;
     nx_config *cfg;
+    unsigned trusted; /* CLI_TRUST_*: the folders cli_config checks (main.c) */
 };
 
-/* Load the configuration (-c, $NEXO_UPDATE_CONFIG, built-in default);
- * NULL after printing the error. */
+/* Trusted folders a command reads or writes (contracts §9): cli_config
+ * creates them (0700) when missing and refuses the configuration when one
+ * of them, or a folder above it, may be written by another user. */
+#define CLI_TRUST_STATE 1u   /* [paths] state and its entries */
+#define CLI_TRUST_BACKUPS 2u /* [paths] backups */
+
+/* Load the configuration (-c, $NEXO_UPDATE_CONFIG, built-in default) and
+ * check the command's trusted folders; NULL after printing the error. */
 nx_config *cli_config(struct cli *c);
 /* Ask "question [y/N]" unless -y; refuses (exit 2) when stdin is not a
  * terminal. Returns 1 yes, 0 no, -1 refused. */

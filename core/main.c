@@ -3,6 +3,7 @@
 #include "update_check.h"
 #include "buildconf.h"
 #include "defaults.h"
+#include "secpath.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -227,6 +228,39 @@ static const char *summary_of(const char *name)
     return "";
 }
 
+/* The trusted folders a command reads or writes (cli_config checks them):
+ * the state folder holds the lock, the journal recover replays as root,
+ * the logs, the schedule and the check's records; the backups folder what
+ * rollback restores. verify, pipeline show and validate use neither. */
+static unsigned trust_of(const char *name, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        unsigned trust;
+    } T[] = {
+        { "check", CLI_TRUST_STATE | CLI_TRUST_BACKUPS }, /* --apply-auto updates */
+        { "list", CLI_TRUST_STATE },
+        { "core", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "plugin", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "all", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "update-db", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "install", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "rollback", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "recover", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "history", CLI_TRUST_STATE },
+        { "status", CLI_TRUST_STATE },
+        { "backups", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+        { "schedule", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
+    };
+    if (strcmp(name, "pipeline") == 0)
+        return argc > 1 && strcmp(argv[1], "run") == 0 ? CLI_TRUST_STATE | CLI_TRUST_BACKUPS
+                                                       : 0;
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
+        if (strcmp(T[i].name, name) == 0)
+            return T[i].trust;
+    return 0;
+}
+
 static void usage_all(FILE *f)
 {
     nx_defaults d;
@@ -270,6 +304,39 @@ static int not_yet(struct cli *c, int argc, char **argv)
     return NX_EXIT_FAILED;
 }
 
+/* One trusted folder: created 0700 when missing (with the folders above
+ * it that are missing), then it and every folder above it must belong to
+ * root or the running user and not be writable by group or others. */
+static int trusted_folder(const nx_config *cfg, const char *key, int entries, nx_err *e)
+{
+    const char *dir = nx_config_get(cfg, "paths", key);
+    if (!dir)
+        return 0;
+    char *what = nx_xasprintf("[paths] %s", key);
+    int rc = nx_mkdirs(dir, 0700, e);
+    if (rc != 0)
+        nx_preferr(e, "%s", what);
+    else
+        rc = nx_check_secure_dir(dir, what, entries, e);
+    if (rc != 0) {
+        nx_err why = *e;
+        nx_seterr(e, "%s; refused before anything changed: %s in %s must be a folder that "
+                  "only root or the running user can write, and so must every folder "
+                  "above it", why.msg, what, nx_config_file(cfg));
+    }
+    free(what);
+    return rc;
+}
+
+static int trusted_folders(const nx_config *cfg, unsigned which, nx_err *e)
+{
+    if ((which & CLI_TRUST_STATE) && trusted_folder(cfg, "state", 1, e) != 0)
+        return -1;
+    if ((which & CLI_TRUST_BACKUPS) && trusted_folder(cfg, "backups", 1, e) != 0)
+        return -1;
+    return 0;
+}
+
 nx_config *cli_config(struct cli *c)
 {
     if (c->cfg)
@@ -283,8 +350,15 @@ nx_config *cli_config(struct cli *c)
         path = d.config;
     nx_err e;
     c->cfg = nx_config_load(path, &e);
-    if (!c->cfg)
+    if (!c->cfg) {
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        return NULL;
+    }
+    if (trusted_folders(c->cfg, c->trusted, &e) != 0) {
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
+        nx_config_free(c->cfg);
+        c->cfg = NULL;
+    }
     return c->cfg;
 }
 
@@ -451,6 +525,7 @@ int main(int argc, char **argv)
         free(rest);
         return NX_EXIT_USAGE;
     }
+    c.trusted = trust_of(cmd->name, nrest, rest);
     code = cmd->fn(&c, nrest, rest);
     nx_faults_free(c.faults);
     nx_config_free(c.cfg);

@@ -238,8 +238,18 @@ static void unload_all(nx_pipeline *p)
 
 int nx_pipeline_load_modules(nx_pipeline *p, const char *modules_dir, nx_err *e)
 {
+    int dir_checked = 0;
     for (size_t i = 0; i < p->nsteps; i++) {
         nx_step_inst *s = &p->steps[i];
+        /* a module by name comes from [paths] modules: that folder and the
+         * folders above it are trusted like the module files themselves */
+        if (!s->module_path && s->module[0] != '/' && !dir_checked) {
+            if (nx_check_secure_dir(modules_dir, "[paths] modules", 0, e) != 0) {
+                nx_preferr(e, "%s:%d: step [%s]", p->file, s->module_line, s->name);
+                goto fail;
+            }
+            dir_checked = 1;
+        }
         if (!s->module_path) {
             s->module_path = nx_module_resolve(modules_dir, NX_STEP, s->module, e);
             if (!s->module_path) {

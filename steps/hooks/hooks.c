@@ -6,8 +6,10 @@
  *           + "/hooks"), timeout = seconds per hook (default 60).
  *
  * Every regular executable file of DIR/EVENT.d/ runs in strcmp order
- * (dotfiles, "*~" and "*.dpkg-*" are skipped), refused when it is group- or
- * world-writable or owned by neither root nor the running user. A hook gets
+ * (dotfiles, "*~" and "*.dpkg-*" are skipped). The hook folder, every
+ * folder above it and every hook must belong to root or the running user
+ * and not be group- or world-writable (contracts §9): otherwise the step
+ * refuses in validate, before anything changes, and again in run. A hook gets
  * NEXO_EVENT NEXO_FROM_VERSION NEXO_TO_VERSION NEXO_SITE_ROOT
  * NEXO_UPDATE_ID NEXO_COMPONENT in its environment, /dev/null as stdin; its
  * output goes to the log line by line. A non-zero exit or a timeout (TERM,
@@ -30,6 +32,7 @@
 #endif
 #include <nexo/step.h>
 
+#include "secpath.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -158,7 +161,22 @@ static int list_dir(const struct nexo_host *h, nexo_ctx *c, const char *dir, str
     return 0;
 }
 
-/* 1: run it, 0: skip it, <0: refused (message set). */
+/* Where the hook folders are set, for messages. */
+static const char *dir_origin(const struct nexo_host *h, nexo_ctx *c, char *buf, size_t len)
+{
+    const char *dir = h->setting(c, "dir");
+    if (dir && *dir) {
+        snprintf(buf, len, "the step's setting dir = %s", dir);
+    } else {
+        const char *cf = h->info(c, "config_file");
+        snprintf(buf, len, "hooks/ beside %s", cf ? cf : "the configuration file");
+    }
+    return buf;
+}
+
+/* 1: run it, 0: skip it, <0: refused (message set). A hook, like the
+ * folders above it, must belong to root or the running user and not be
+ * writable by group or others (core/secpath.h). */
 static int usable(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     struct stat st;
@@ -168,15 +186,39 @@ static int usable(const struct nexo_host *h, nexo_ctx *c, const char *path)
         h->log(c, NEXO_LOG_DEBUG, "skipping %s: not an executable file", path);
         return 0;
     }
-    if (st.st_uid != 0 && st.st_uid != geteuid())
-        return h->fail(c, NEXO_EINVAL,
-                       "hook %s: refused: owned by uid %u, not by root or the running user",
-                       path, (unsigned)st.st_uid);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return h->fail(c, NEXO_EINVAL, "hook %s: refused: file is %s-writable (mode %04o)",
-                       path, (st.st_mode & S_IWOTH) ? "world" : "group",
-                       (unsigned)(st.st_mode & 07777));
+    nx_err e;
+    if (nx_check_secure_path(path, &e) != 0) {
+        char where[PATH_MAX + 64];
+        return h->fail(c, NEXO_EINVAL, "hook %s (hook folders: %s)", e.msg,
+                       dir_origin(h, c, where, sizeof where));
+    }
     return 1;
+}
+
+/* The event's hook folder (and the folders above it) and every hook in
+ * it: 0 with the sorted names in l, 1 when there is no such folder, <0
+ * refused (message set). */
+static int trusted_hooks(const struct nexo_host *h, nexo_ctx *c, const char *dir,
+                         struct namelist *l)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0 && errno == ENOENT)
+        return 1;
+    nx_err e;
+    if (nx_check_secure_dir(dir, "hook folder", 0, &e) != 0) {
+        char where[PATH_MAX + 64];
+        return h->fail(c, NEXO_EINVAL, "%s; refused before running any hook: only root or the "
+                       "running user may write the hook folders (%s)", e.msg,
+                       dir_origin(h, c, where, sizeof where));
+    }
+    int rc = list_dir(h, c, dir, l);
+    for (size_t i = 0; rc == 0 && i < l->n; i++) {
+        char *path = nx_path_join(dir, l->v[i]);
+        int use = usable(h, c, path);
+        rc = use < 0 ? use : 0;
+        free(path);
+    }
+    return rc;
 }
 
 static const char *const env_names[] = { "NEXO_EVENT", "NEXO_FROM_VERSION", "NEXO_TO_VERSION",
@@ -364,7 +406,7 @@ static int run_all(const struct nexo_host *h, nexo_ctx *c, int journal)
         return h->fail(c, NEXO_EINVAL, "timeout = %s: expected seconds (1..86400)",
                        h->setting(c, "timeout"));
     struct namelist l = { NULL, 0, 0 };
-    rc = list_dir(h, c, dir, &l);
+    rc = trusted_hooks(h, c, dir, &l);
     if (rc == 1) {
         h->log(c, NEXO_LOG_DEBUG, "no hooks: %s does not exist", dir);
         return 0;
@@ -398,7 +440,15 @@ static int hk_validate(const struct nexo_host *h, nexo_ctx *c)
     const char *w = h->setting(c, "when");
     if (w && strcmp(w, "auto") != 0 && strcmp(w, "run") != 0 && strcmp(w, "undo") != 0)
         return h->fail(c, NEXO_EINVAL, "when = %s: expected run, undo or auto", w);
-    return event_dir(h, c, dir, sizeof dir);
+    int rc = event_dir(h, c, dir, sizeof dir);
+    if (rc)
+        return rc;
+    /* an untrusted hook folder is refused before anything changes; run
+     * (or undo) checks again when the hooks are about to run */
+    struct namelist l = { NULL, 0, 0 };
+    rc = trusted_hooks(h, c, dir, &l);
+    names_free(&l);
+    return rc == 1 ? 0 : rc;
 }
 
 static int hk_plan(const struct nexo_host *h, nexo_ctx *c)
