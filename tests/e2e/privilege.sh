@@ -169,8 +169,7 @@ watch_start "$T/w.log" swap "$T/repo/core" "$PKGNAME" /nonexistent 0
 rc=0; "$NX" -c "$CONF" -y core > "$T/out" 2>&1 || rc=$?
 watch_stop
 OPENS=$(grep -c '^open ' "$T/w.log" || true)
-check "1a: a clean run (no swap) installs the genuine 1.1.0 (exit $rc, $OPENS opens of the package)" \
-    judge "1a clean run" "$rc" "$S" "$CONF" false
+judge "1a clean run, no swap ($OPENS opens of the package reported)" "$rc" "$S" "$CONF" false || true
 [ "$rc" -eq 0 ] || last_lines "$T/out"
 [ "$OPENS" -ge 1 ] || { not_ok "1a: the watcher saw no open of the package"; OPENS=0; }
 s1_bad=0; s1_won=0
@@ -230,8 +229,7 @@ watch_start "$T/w.log" swap "$I/drop" "$PKGNAME" /nonexistent 0
 rc=0; "$NX" -c "$I/nexo.ini" -y install --package "$I/drop/$PKGNAME" > "$T/out" 2>&1 || rc=$?
 watch_stop
 IOPENS=$(grep -c '^open ' "$T/w.log" || true)
-check "1b: a clean install --package (exit $rc, $IOPENS opens of the package)" \
-    judge "1b clean run" "$rc" "$I/site" "$I/nexo.ini" false
+judge "1b clean run, no swap ($IOPENS opens of the package reported)" "$rc" "$I/site" "$I/nexo.ini" false || true
 [ "$rc" -eq 0 ] || last_lines "$T/out"
 [ "$IOPENS" -ge 1 ] || { not_ok "1b: the watcher saw no open of the package"; IOPENS=0; }
 s1b_bad=0; s1b_won=0
