@@ -223,19 +223,25 @@ static int rm_contents(int fd, dev_t dev, const char *shown, nx_err *e)
         close(fd);
         return fail(e, err, "%s: cannot list: %s", shown, strerror(err));
     }
-    int rc = 0;
-    errno = 0;
-    for (struct dirent *de = readdir(d); de && rc == 0; de = readdir(d)) {
+    int rc = 0, err = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            err = errno;
+            if (err)
+                rc = fail(e, err, "%s: cannot list: %s", shown, strerror(err));
+            break;
+        }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         char *sub = nx_path_join(shown, de->d_name);
         rc = rm_entry(dirfd(d), de->d_name, dev, sub, e);
+        err = errno;
         free(sub);
-        errno = 0;
+        if (rc != 0)
+            break;
     }
-    if (rc == 0 && errno != 0)
-        rc = fail(e, errno, "%s: cannot list: %s", shown, strerror(errno));
-    int err = errno;
     closedir(d);
     errno = err;
     return rc;
@@ -386,9 +392,16 @@ static int chown_contents(int fd, dev_t dev, uid_t uid, gid_t gid, const char *s
         close(fd);
         return fail(e, err, "%s: cannot list: %s", shown, strerror(err));
     }
-    int rc = 0;
-    errno = 0;
-    for (struct dirent *de = readdir(d); de && rc == 0; de = readdir(d)) {
+    int rc = 0, err = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            err = errno;
+            if (err)
+                rc = fail(e, err, "%s: cannot list: %s", shown, strerror(err));
+            break;
+        }
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         char *sub = nx_path_join(shown, de->d_name);
@@ -399,12 +412,11 @@ static int chown_contents(int fd, dev_t dev, uid_t uid, gid_t gid, const char *s
             rc = chown_dir(dirfd(d), de->d_name, &st, dev, uid, gid, sub, e);
         else
             rc = chown_leaf(dirfd(d), de->d_name, &st, uid, gid, sub, e);
+        err = errno;
         free(sub);
-        errno = 0;
+        if (rc != 0)
+            break;
     }
-    if (rc == 0 && errno != 0)
-        rc = fail(e, errno, "%s: cannot list: %s", shown, strerror(errno));
-    int err = errno;
     closedir(d);
     errno = err;
     return rc;
