@@ -45,6 +45,7 @@ void nx_run_free(nx_run *r)
     if (r->db_state == 1 && r->db.driver)
         r->db.driver->disconnect(r->db.conn);
     nx_module_unload(r->driver);
+    nx_pdirs_close(&r->pdirs);
     json_decref(r->info);
     json_decref(r->shared);
     json_decref(r->states);
@@ -69,6 +70,7 @@ static int call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
     struct nexo_ctx *c = &r->ctx[i];
     c->phase = phase;
     c->has_msg = 0;
+    c->refused = 0;
     c->msg[0] = '\0';
     if (strcmp(phase, "run") == 0) {
         c->checkpoints = 0;
@@ -77,6 +79,8 @@ static int call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn)
     c->prog.call_ms = nx_mono_ms();
     int rc = fn(&nx_host_table, c);
     nx_progress_end(r->out, &c->prog);
+    if (rc == 0 && c->refused)
+        rc = NEXO_EVERIFY; /* a private folder failed its check: never a success (pdir.h) */
     if (rc != 0 && !c->has_msg)
         snprintf(c->msg, sizeof c->msg, "%s failed: %s", phase, nx_host_table.strerror(rc));
     if (rc > 0)

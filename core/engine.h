@@ -10,6 +10,7 @@
 #include "config.h"
 #include "fault.h"
 #include "journal.h"
+#include "pdir.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -22,6 +23,7 @@ struct nexo_ctx {
     const char *phase;
     char msg[NX_ERRLEN];
     int has_msg;
+    int refused;            /* a private folder failed its check in this call (pdir.h) */
     unsigned checkpoints;   /* reported during the current run */
     unsigned journaled;     /* state records written during run */
     nx_progress prog;
@@ -50,6 +52,7 @@ struct nx_stepst {
 
 typedef struct nx_run {
     const nx_out *out;
+    struct nx_pdirs pdirs;  /* private folders reached by descriptor (pdir.h) */
     const nx_config *cfg;
     nx_pipeline *pl;
     nx_journal *j;

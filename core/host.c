@@ -15,7 +15,14 @@ static const char *step_name(const nexo_ctx *c)
 static void h_vlog(nexo_ctx *c, int level, const char *fmt, va_list ap)
 {
     nx_progress_end(c->run->out, &c->prog);
-    nx_vlog(c->run->out, level, step_name(c), fmt, ap);
+    if (c->run->pdirs.n == 0) {
+        nx_vlog(c->run->out, level, step_name(c), fmt, ap);
+        return;
+    }
+    char buf[NX_ERRLEN * 2];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    nx_pdir_unmask(&c->run->pdirs, buf, sizeof buf);
+    nx_log(c->run->out, level, step_name(c), "%s", buf);
 }
 
 static void h_log(nexo_ctx *c, int level, const char *fmt, ...)
@@ -37,6 +44,7 @@ static int h_fail(nexo_ctx *c, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->msg, sizeof c->msg, fmt, ap);
     va_end(ap);
+    nx_pdir_unmask(&c->run->pdirs, c->msg, sizeof c->msg);
     c->has_msg = 1;
     return code;
 }
@@ -198,7 +206,24 @@ static int h_shared_set(nexo_ctx *c, const char *key, const char *value)
 
 static const char *h_shared_get(nexo_ctx *c, const char *key)
 {
-    return key ? json_string_value(json_object_get(c->run->shared, key)) : NULL;
+    if (!key)
+        return NULL;
+    const char *v = json_string_value(json_object_get(c->run->shared, key));
+    size_t kl = strlen(key), sl = strlen(NX_PDIR_SUFFIX);
+    if (!v || (kl > sl && strcmp(key + kl - sl, NX_PDIR_SUFFIX) == 0))
+        return v;
+    char *idkey = nx_xasprintf("%s%s", key, NX_PDIR_SUFFIX);
+    const char *id = json_string_value(json_object_get(c->run->shared, idkey));
+    free(idkey);
+    if (!id)
+        return v;
+    char why[NX_ERRLEN];
+    const char *p = nx_pdir_get(&c->run->pdirs, key, v, id, why, sizeof why);
+    if (!p) {
+        h_fail(c, NEXO_EVERIFY, "%s", why);
+        c->refused = 1;
+    }
+    return p;
 }
 
 static int h_checkpoint(nexo_ctx *c, const char *what)
