@@ -23,11 +23,13 @@
  * STATE/auto.lock keeps two runs from racing over that record. */
 #include "update_check.h"
 #include "journal.h"
+#include "records.h"
 #include "semver.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,15 +216,28 @@ static char *blocked(const nx_config *cfg, const json_t *rec, const char *compon
         return NULL;
     int ended = strcmp(outcome, "running") != 0;
     /* journals of that version after the attempt: an attempt that never
-     * ended (killed) had made one */
+     * ended (killed) had made one (a count the record cannot hold more of
+     * stays as it is) */
+    json_int_t before = json_integer_value(json_object_get(a, "journals_before"));
     json_int_t seen = ended ? json_integer_value(json_object_get(a, "journals"))
-                            : json_integer_value(json_object_get(a, "journals_before")) + 1;
+                            : before < LLONG_MAX ? before + 1 : before;
     if (count_journals(cfg, component, version) > seen)
         return NULL;
     const char *at = json_string_value(json_object_get(a, ended ? "finished_at" : "started_at"));
     return nx_xasprintf("the last automatic attempt of %s %s %s (%s): not retried until a newer "
                         "version is offered or the update is run by hand", component, version,
                         ended ? "failed" : "was interrupted", at ? at : "time unknown");
+}
+
+int nx_auto_record_check(const nx_config *cfg, const char *path, const char *component,
+                         const char *version, char **why, nx_err *e)
+{
+    json_t *rec = record_load(path, e);
+    if (!rec)
+        return -1;
+    *why = blocked(cfg, rec, component, version);
+    json_decref(rec);
+    return 0;
 }
 
 static const char *outcome_of(int code)
