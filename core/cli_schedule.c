@@ -16,6 +16,7 @@
  * STATE/schedule/jobs.lock is held briefly around every change of a job
  * file, so cancel and run-due never race. */
 #include "cli.h"
+#include "records.h"
 #include "semver.h"
 
 #include <dirent.h>
@@ -129,6 +130,17 @@ static int id_ok(const char *id)
     return strlen(id) == 8 && strspn(id, "0123456789abcdef") == 8;
 }
 
+/* Every word of a job's command is a string. */
+static int words_ok(const json_t *cmd)
+{
+    size_t i;
+    json_t *w;
+    json_array_foreach(cmd, i, w)
+        if (!json_is_string(w))
+            return 0;
+    return json_is_array(cmd);
+}
+
 static json_t *job_load(const char *path, nx_err *e)
 {
     char *data = NULL;
@@ -138,7 +150,7 @@ static json_t *job_load(const char *path, nx_err *e)
     json_error_t je;
     json_t *doc = json_loadb(data, len, 0, &je);
     free(data);
-    if (!json_is_object(doc) || !json_is_array(json_object_get(doc, "command")) ||
+    if (!json_is_object(doc) || !words_ok(json_object_get(doc, "command")) ||
         !json_is_integer(json_object_get(doc, "at_epoch")) ||
         !json_is_string(json_object_get(doc, "status"))) {
         nx_seterr(e, "%s: not a scheduled job%s%s", path, doc ? "" : ": ",
@@ -507,14 +519,67 @@ static int rank(int code)
     }
 }
 
+/* A job's command words (pointing into cmd), NULL-terminated. */
+static char **job_argv(const json_t *cmd, size_t *n)
+{
+    *n = json_array_size(cmd);
+    char **argv = nx_xcalloc(*n + 1, sizeof *argv);
+    for (size_t i = 0; i < *n; i++)
+        argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+    return argv;
+}
+
+/* The component of a job's command that is not `all` ("core" or
+ * "plugin:SLUG", malloc'ed) and its options. */
+static char *job_component(char *const *argv, size_t n, struct update_opts *o)
+{
+    size_t i = 1;
+    char *component = NULL;
+    if (n && strcmp(argv[0], "plugin") == 0 && n > 1)
+        component = nx_xasprintf("plugin:%s", argv[i++]);
+    else
+        component = nx_xstrdup("core");
+    for (; i < n; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < n)
+            o->to = argv[++i];
+        else if (strcmp(argv[i], "--allow-major") == 0)
+            o->allow_major = 1;
+    }
+    return component;
+}
+
+json_t *nx_sched_job_read(const char *path, char **component, const char **to,
+                          int *allow_major, char **text, nx_err *e)
+{
+    json_t *doc = job_load(path, e);
+    if (!doc)
+        return NULL;
+    const json_t *cmd = json_object_get(doc, "command");
+    size_t n;
+    char **argv = job_argv(cmd, &n);
+    struct update_opts o = { 0 };
+    if (n && strcmp(argv[0], "all") == 0)
+        *component = nx_xstrdup("all");
+    else
+        *component = job_component(argv, n, &o);
+    *to = o.to;
+    *allow_major = o.allow_major;
+    free(argv);
+    char *words = command_text(cmd);
+    char *res = result_text(doc);
+    *text = nx_xasprintf("%s  %s  %s  %s  %s", jstr(doc, "id"), jstr(doc, "at"),
+                         jstr(doc, "status"), words, res);
+    free(words);
+    free(res);
+    return doc;
+}
+
 /* Run a job's command in this process, as -y; its output on stdout goes
  * to stderr with --json (the one document is run-due's). */
 static int run_command(struct cli *c, const json_t *cmd)
 {
-    size_t n = json_array_size(cmd);
-    char **argv = nx_xcalloc(n + 1, sizeof *argv);
-    for (size_t i = 0; i < n; i++)
-        argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+    size_t n;
+    char **argv = job_argv(cmd, &n);
     int json = c->out.json, yes = c->yes, saved = -1, code;
     if (json) {
         fflush(stdout);
@@ -528,18 +593,7 @@ static int run_command(struct cli *c, const json_t *cmd)
         code = cmd_all(c, (int)n, argv);
     } else {
         struct update_opts o = { 0 };
-        size_t i = 1;
-        char *component = NULL;
-        if (n && strcmp(argv[0], "plugin") == 0 && n > 1)
-            component = nx_xasprintf("plugin:%s", argv[i++]);
-        else
-            component = nx_xstrdup("core");
-        for (; i < n; i++) {
-            if (strcmp(argv[i], "--to") == 0 && i + 1 < n)
-                o.to = argv[++i];
-            else if (strcmp(argv[i], "--allow-major") == 0)
-                o.allow_major = 1;
-        }
+        char *component = job_component(argv, n, &o);
         code = cli_update_component(c, component, &o);
         free(component);
     }
