@@ -22,7 +22,8 @@
 
 #define RATIO_SLACK (1024u * 1024u) /* what any package may unpack to */
 
-/* "PACKAGE: message" as the call's error; returns code. */
+/* "PACKAGE: message" as the call's error, on one line (libarchive ends
+ * some of its messages with a newline); returns code. */
 static int pfail(struct xt *x, int code, const char *fmt, ...) NEXO_FORMAT(3, 4);
 static int pfail(struct xt *x, int code, const char *fmt, ...)
 {
@@ -31,6 +32,12 @@ static int pfail(struct xt *x, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
     return x->h->fail(x->c, code, "%s: %s", x->pkg, msg);
 }
 
