@@ -619,14 +619,14 @@ static void add_ident_stmt(struct sq_stmts *s, const char *before, const char *n
     sq_add(s, sq_take(&b), 0, NULL);
 }
 
-static void add_statements(struct sq_stmts *s, const struct schema *sc,
-                           const struct table_def *t, const char *new_name, char *create)
+static void add_statements(struct sq_stmts *s, const struct schema *sc, int autoincrement,
+                           const char *new_name, char *create)
 {
     const char *name = sc->table.v[0];
     add_sql(s, "PRAGMA foreign_keys = OFF");
     sq_add(s, create, 0, NULL);
     add_copy(s, sc, new_name);
-    if (t->autoincrement)
+    if (autoincrement)
         add_sequence(s, new_name, name);
     add_ident_stmt(s, "DROP TABLE ", name, "");
     add_sql(s, "PRAGMA legacy_alter_table = ON");
@@ -662,28 +662,41 @@ static int check_op(const struct nexo_host *h, nexo_ctx *c, const struct nexo_op
     return 0;
 }
 
-static int rebuild_with(const struct nexo_host *h, nexo_ctx *c, const struct nexo_op *op,
-                        const struct schema *sc, struct sq_stmts *out)
+int sq_new_definition(const struct nexo_host *h, nexo_ctx *c, const struct nexo_op *op,
+                      const char *sql, const char *new_name, char **create, int *autoincrement)
 {
     struct table_def t = { 0 };
-    struct sq_buf create = { 0 };
-    char *new_name = nx_xasprintf(NEW_PREFIX "%s", sc->table.v[0]);
+    struct sq_buf b = { 0 };
     int found = 0;
-    int rc = parse_table(sc->table.v[1], &t);
+    int rc = parse_table(sql, &t);
     if (rc)
         rc = sq_op_fail(h, c, op, NEXO_ENOTSUP, "modify_column: cannot read the definition of "
                         "table %s (a virtual table?)", op->table);
     if (!rc)
-        rc = new_create(h, c, op, &t, new_name, &create, &found);
+        rc = new_create(h, c, op, &t, new_name, &b, &found);
     if (!rc && !found)
         rc = MISSING;
+    *create = NULL;
+    if (!rc)
+        *create = sq_take(&b);
+    *autoincrement = t.autoincrement;
+    free(b.p);
+    free(t.body.v);
+    return rc;
+}
+
+static int rebuild_with(const struct nexo_host *h, nexo_ctx *c, const struct nexo_op *op,
+                        const struct schema *sc, struct sq_stmts *out)
+{
+    char *new_name = nx_xasprintf(NEW_PREFIX "%s", sc->table.v[0]);
+    char *create = NULL;
+    int autoincrement = 0;
+    int rc = sq_new_definition(h, c, op, sc->table.v[1], new_name, &create, &autoincrement);
     if (!rc) {
-        add_statements(out, sc, &t, new_name, sq_take(&create));
+        add_statements(out, sc, autoincrement, new_name, create);
         h->log(c, NEXO_LOG_DEBUG, "%s:%d: modify_column %s.%s: rebuilding the table",
                op->file ? op->file : "(migration)", op->line, op->table, op->columns[0].name);
     }
-    free(create.p);
-    free(t.body.v);
     free(new_name);
     return rc;
 }

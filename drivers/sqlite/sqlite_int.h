@@ -79,5 +79,12 @@ int sq_render(const struct nexo_host *h, nexo_ctx *c, void *conn, const struct n
 /* rebuild.c: MODIFY_COLUMN as a table rebuild. */
 int sq_rebuild(const struct nexo_host *h, nexo_ctx *c, struct sq_conn *conn,
                const struct nexo_op *op, struct sq_stmts *out);
+/* The table's CREATE TABLE text `sql` (as sqlite_master holds it) with the
+ * definition of op's column replaced, as table new_name: 0 and *create
+ * (malloc'ed), *autoincrement set; 1 when the column is not in it; else a
+ * NEXO_E* code failed through h. (sq_rebuild's parser, for the tests and
+ * fuzz/fuzz_sqlschema.c.) */
+int sq_new_definition(const struct nexo_host *h, nexo_ctx *c, const struct nexo_op *op,
+                      const char *sql, const char *new_name, char **create, int *autoincrement);
 
 #endif

@@ -65,6 +65,7 @@
 
 #include "backupstore.h"
 #include "offer.h"
+#include "restore.h"
 #include "trust.h"
 #include "util.h"
 
@@ -366,6 +367,16 @@ static int unpack_all(struct unpack *u)
         rc = u->h->fail(u->c, NEXO_EIO, "%s: %s", u->staging, archive_error_string(u->out));
     archive_write_free(u->out);
     archive_read_free(u->in);
+    return rc;
+}
+
+int rs_unpack(const struct nexo_host *h, nexo_ctx *c, const char *archive, const char *staging,
+              const char *preserve, unsigned long *entries)
+{
+    struct unpack u = { .h = h, .c = c, .archive_path = archive, .staging = staging,
+                        .preserve = preserve };
+    int rc = unpack_all(&u);
+    *entries = u.entries;
     return rc;
 }
 
