@@ -27,7 +27,7 @@
 #include "semver.h"
 #include "trust.h"
 #include "util.h"
-
+#include "verify.h"
 
 static const struct nexo_setting settings[] = {
     { "trusted_keys", NULL, 0, "folder of trusted *.pub keys (default: [server] trusted_keys)" },
@@ -116,7 +116,7 @@ static int check_signature(const struct nexo_host *h, nexo_ctx *c, const char *p
 }
 
 /* nexo-release.json from the archive (malloc'ed text), or NULL with fail. */
-static char *manifest_text(const struct nexo_host *h, nexo_ctx *c, const char *pkg, size_t *len)
+char *vf_manifest_text(const struct nexo_host *h, nexo_ctx *c, const char *pkg, size_t *len)
 {
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
@@ -194,7 +194,7 @@ static int check_version(const struct nexo_host *h, nexo_ctx *c, const nx_manife
 static int check_manifest(const struct nexo_host *h, nexo_ctx *c, const char *pkg)
 {
     size_t len = 0;
-    char *text = manifest_text(h, c, pkg, &len);
+    char *text = vf_manifest_text(h, c, pkg, &len);
     if (!text)
         return NEXO_EVERIFY;
     char *name = nx_xasprintf("%s:%s", pkg, NX_MANIFEST_NAME);
