@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -685,27 +686,84 @@ static nx_release *add_release(nx_component *c)
 
 /* ---- static index --------------------------------------------------------- */
 
-static int parse_utc(const char *s, time_t *out)
+/* A time as RFC 3339 UTC: YYYY-MM-DDTHH:MM:SS[.fraction]Z, nothing else. */
+struct utc {
+    time_t t;
+    long nsec;
+};
+
+static int digits(const char *s, int n, int *out)
 {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+static int parse_rfc3339(const char *s, struct utc *out)
+{
+    int y, mo, d, h, mi, sec;
+    if (!s || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
+        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
+        return -1;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 60)
+        return -1;
+    const char *p = s + 19;
+    long nsec = 0;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++) {
+            if (n >= 9)
+                return -1;
+            nsec = nsec * 10 + (*p - '0');
+        }
+        if (n == 0)
+            return -1;
+        for (; n < 9; n++)
+            nsec *= 10;
+    }
+    if (strcmp(p, "Z") != 0)
+        return -1;
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    int used = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
-        return -1;
-    const char *p = s + used;
-    if (*p == '.') {
-        p++;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (strcmp(p, "Z") != 0 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = timegm(&tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    out->t = timegm(&tm);
+    out->nsec = nsec;
     return 0;
+}
+
+static int parse_utc(const char *s, time_t *out)
+{
+    struct utc u;
+    if (parse_rfc3339(s, &u) != 0)
+        return -1;
+    *out = u.t;
+    return 0;
+}
+
+static int utc_cmp(const struct utc *a, const struct utc *b)
+{
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->nsec < b->nsec ? -1 : a->nsec > b->nsec;
 }
 
 static char *index_url(const char *url)
@@ -748,7 +806,7 @@ static int verify_index(const nx_config *cfg, nx_check *chk, const struct buf *i
     if (!*s)
         nx_seterr(e, "%s: refused: the signature file %s.sig is empty", chk->source,
                   chk->source);
-    else if (nx_verify_buffer(ring, idx->p ? idx->p : "", idx->n, s, &kid, e) != 0)
+    else if (nx_verify_buffer(ring, "index", idx->p ? idx->p : "", idx->n, s, &kid, e) != 0)
         nx_preferr(e, "%s: refused: bad signature (%s.sig)", chk->source, chk->source);
     else {
         chk->key_id = nx_xstrdup(kid ? kid : "?");
@@ -768,10 +826,11 @@ static int check_times(nx_check *chk, json_t *doc, nx_err *e)
         nx_seterr(e, "%s: unknown index format (this nexo-update reads \"format\": 1)",
                   chk->source);
     else if (parse_utc(chk->expires, &exp) != 0)
-        nx_seterr(e, "%s: \"expires\" is missing or not YYYY-MM-DDTHH:MM:SSZ", chk->source);
-    else if (parse_utc(chk->generated_at, &gen) != 0)
-        nx_seterr(e, "%s: \"generated_at\" is missing or not YYYY-MM-DDTHH:MM:SSZ",
+        nx_seterr(e, "%s: \"expires\" is missing or not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)",
                   chk->source);
+    else if (parse_utc(chk->generated_at, &gen) != 0)
+        nx_seterr(e, "%s: \"generated_at\" is missing or not RFC 3339 UTC "
+                     "(YYYY-MM-DDTHH:MM:SSZ)", chk->source);
     else if (exp <= now)
         nx_seterr(e, "%s: refused: the index expired at %s (the repository must re-sign it: "
                      "nexo-release index)", chk->source, chk->expires);
@@ -831,6 +890,109 @@ int nx_check_index_doc(nx_check *chk, const char *text, size_t len, const char *
     return rc;
 }
 
+/* ---- replay protection (contracts §6) ------------------------------------- */
+
+#define SEEN_FILE "index-seen.json"
+#define SEEN_MAX (1024 * 1024)
+
+/* STATE/index-seen.json: {"format": 1, "sources": {URL: {"generated_at":
+ * T, "seen_at": T}}}; a missing file is an empty record. */
+static json_t *seen_load(const char *path, nx_err *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+        return json_pack("{s:i, s:{}}", "format", 1, "sources");
+    if (nx_read_file(path, &text, &len, SEEN_MAX, e) != 0)
+        return NULL;
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!doc || !json_is_object(json_object_get(doc, "sources"))) {
+        nx_seterr(e, "%s: not the record of the indexes seen (%s); remove it to start the "
+                     "record again", path, doc ? "no \"sources\" object" : je.text);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* Refuse an index older than the newest valid one seen from this source;
+ * remember a newer one. Serialized with the other checks by a flock on
+ * STATE/index-seen.lock. */
+static int replay_check(const nx_config *cfg, nx_check *chk, nx_err *e)
+{
+    const char *state = nx_config_get(cfg, "paths", "state");
+    struct utc now_gen, old_gen;
+    if (parse_rfc3339(chk->generated_at, &now_gen) != 0) {
+        nx_seterr(e, "%s: \"generated_at\" is missing or not RFC 3339 UTC", chk->source);
+        return -1;
+    }
+    if (!state) {
+        nx_seterr(e, "%s: [paths] state is not set: the newest index seen cannot be "
+                     "remembered", nx_config_file(cfg));
+        return -1;
+    }
+    if (nx_mkdirs(state, 0700, e) != 0) {
+        nx_preferr(e, "[paths] state");
+        return -1;
+    }
+    char *path = nx_path_join(state, SEEN_FILE);
+    char *lockpath = nx_path_join(state, "index-seen.lock");
+    json_t *doc = NULL;
+    int rc = -1;
+    int lfd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+        nx_seterr(e, "%s: cannot lock: %s", lockpath, strerror(errno));
+        goto out;
+    }
+    doc = seen_load(path, e);
+    if (!doc)
+        goto out;
+    json_t *sources = json_object_get(doc, "sources");
+    json_t *rec = json_object_get(sources, chk->source);
+    const char *old = json_string_value(json_object_get(rec, "generated_at"));
+    if (rec && parse_rfc3339(old, &old_gen) != 0) {
+        nx_seterr(e, "%s: the record of %s has no valid \"generated_at\"; remove it to start "
+                     "the record again", path, chk->source);
+        goto out;
+    }
+    int cmp = rec ? utc_cmp(&now_gen, &old_gen) : 1;
+    if (cmp < 0) {
+        nx_seterr(e, "%s: refused: the index was generated at %s, before the newest index "
+                     "already seen from this source (generated at %s, recorded in %s): an "
+                     "old index replayed", chk->source, chk->generated_at, old, path);
+        goto out;
+    }
+    if (cmp > 0) {
+        char seen[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(seen, sizeof seen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(sources, chk->source, json_pack("{s:s, s:s}", "generated_at",
+                                                            chk->generated_at, "seen_at", seen));
+        char *dump = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *text = nx_xasprintf("%s\n", dump ? dump : "{}");
+        free(dump);
+        int w = nx_write_file_atomic(path, text, strlen(text), 0600, e);
+        free(text);
+        if (w != 0) {
+            nx_preferr(e, "the newest index seen cannot be remembered");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (lfd >= 0)
+        close(lfd);
+    json_decref(doc);
+    free(lockpath);
+    free(path);
+    return rc;
+}
+
 static int index_mode(const struct fetch *f, const nx_config *cfg, nx_check *chk,
                       const char *only, nx_err *e)
 {
@@ -847,7 +1009,7 @@ static int index_mode(const struct fetch *f, const nx_config *cfg, nx_check *chk
     }
     if (verify_index(cfg, chk, &idx, &sig, e) != 0)
         goto out;
-    if (nx_check_index_doc(chk, idx.p, idx.n, only, e) != 0)
+    if (nx_check_index_doc(chk, idx.p, idx.n, only, e) != 0 || replay_check(cfg, chk, e) != 0)
         goto out;
     for (size_t i = 0; i < chk->ncomp; i++)
         chk->comp[i].asked = !only || strcmp(only, chk->comp[i].name) == 0;

@@ -1,7 +1,9 @@
 /* SHA-256, Ed25519 keys and detached signatures, trusted keys (OpenSSL 3
  * EVP APIs only). See trust.h. */
 #include "trust.h"
+#include "secpath.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,9 @@
 #define KEY_FILE_MAX (64 * 1024)   /* a PEM key is a few hundred bytes */
 #define SIG_B64_LEN 88             /* base64 of 64 bytes, with "==" */
 #define KEY_ID_LEN 16
+#define SCOPE_FILE_MAX (64 * 1024)
+#define SCOPE_SLUG_MAX 64          /* as manifest.c's SLUG_MAX */
+#define KEYRING_WHAT "[server] trusted_keys"
 
 struct nx_sha256 {
     EVP_MD_CTX *ctx;
@@ -31,6 +36,9 @@ struct nx_key {
     int is_private;
     char id[KEY_ID_LEN + 1];
     char *path;
+    char **scope;      /* keyring keys: the patterns of NAME.scope */
+    size_t nscope;
+    char *scope_text;  /* "index, core" (messages) */
 };
 
 struct nx_keyring {
@@ -343,6 +351,8 @@ void nx_key_free(nx_key *k)
         return;
     EVP_PKEY_free(k->pkey);
     free(k->path);
+    nx_scope_free(k->scope, k->nscope);
+    free(k->scope_text);
     free(k);
 }
 
@@ -529,6 +539,131 @@ int nx_sign_file_to_sig(const nx_key *k, const char *path, nx_err *e)
     return rc;
 }
 
+/* ---- scopes --------------------------------------------------------------- */
+
+static int slug_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > SCOPE_SLUG_MAX)
+        return 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int nx_scope_pattern_ok(const char *p)
+{
+    if (!p)
+        return 0;
+    if (strcmp(p, "index") == 0 || strcmp(p, "core") == 0 || strcmp(p, "plugin:*") == 0)
+        return 1;
+    return strncmp(p, "plugin:", 7) == 0 && slug_ok(p + 7, strlen(p + 7));
+}
+
+int nx_scope_what_ok(const char *what)
+{
+    return what && strcmp(what, "plugin:*") != 0 && nx_scope_pattern_ok(what);
+}
+
+int nx_scope_covers(const char *pattern, const char *what)
+{
+    if (!nx_scope_pattern_ok(pattern) || !nx_scope_what_ok(what))
+        return 0;
+    if (strcmp(pattern, "plugin:*") == 0)
+        return strncmp(what, "plugin:", 7) == 0;
+    return strcmp(pattern, what) == 0;
+}
+
+void nx_scope_free(char **pats, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(pats[i]);
+    free(pats);
+}
+
+int nx_scope_parse(const char *text, size_t len, const char *file, char ***pats, size_t *n,
+                   nx_err *e)
+{
+    char **out = NULL;
+    size_t count = 0, line = 0;
+    const char *p = text, *end = text + len;
+    *pats = NULL;
+    *n = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        line++;
+        const char *hash = memchr(p, '#', (size_t)(eol - p));
+        const char *a = p, *b = hash ? hash : eol;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r'))
+            b--;
+        if (memchr(p, '\0', (size_t)(eol - p))) {
+            nx_seterr(e, "%s:%zu: a NUL byte: not a scope file", file, line);
+            nx_scope_free(out, count);
+            return -1;
+        }
+        if (a < b) {
+            char *pat = nx_xstrndup(a, (size_t)(b - a));
+            if (!nx_scope_pattern_ok(pat)) {
+                nx_seterr(e, "%s:%zu: '%.100s' is not a scope (index, core, plugin:SLUG or "
+                             "plugin:*)", file, line, pat);
+                free(pat);
+                nx_scope_free(out, count);
+                return -1;
+            }
+            out = nx_xrealloc(out, (count + 1) * sizeof *out);
+            out[count++] = pat;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (count == 0) {
+        nx_seterr(e, "%s: no scope in it: the key could sign nothing (write index, core, "
+                     "plugin:SLUG or plugin:*, one a line)", file);
+        return -1;
+    }
+    *pats = out;
+    *n = count;
+    return 0;
+}
+
+int nx_scope_write(const char *prefix, const char *const *pats, size_t n, nx_err *e)
+{
+    char *path = nx_xasprintf("%s.scope", prefix);
+    int rc = -1;
+    if (n == 0) {
+        nx_seterr(e, "%s: no scope given", path);
+        goto out;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!nx_scope_pattern_ok(pats[i])) {
+            nx_seterr(e, "%s: '%s' is not a scope (index, core, plugin:SLUG or plugin:*)", path,
+                      pats[i]);
+            goto out;
+        }
+        len += strlen(pats[i]) + 1;
+    }
+    char *text = nx_xmalloc(len + 1), *w = text;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = strlen(pats[i]);
+        memcpy(w, pats[i], m);
+        w[m] = '\n';
+        w += m + 1;
+    }
+    *w = '\0';
+    rc = nx_write_file_atomic(path, text, len, 0644, e);
+    free(text);
+out:
+    free(path);
+    return rc;
+}
+
 /* ---- trusted keys --------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)
@@ -566,9 +701,7 @@ static int list_pub_files(const char *dir, char ***out, size_t *count, nx_err *e
         if (!de) {
             if (errno != 0) {
                 nx_seterr(e, "%s: cannot read folder: %s", dir, strerror(errno));
-                for (size_t i = 0; i < n; i++)
-                    free(names[i]);
-                free(names);
+                nx_scope_free(names, n);
                 closedir(d);
                 return -1;
             }
@@ -593,6 +726,103 @@ static int list_pub_files(const char *dir, char ***out, size_t *count, nx_err *e
     return 0;
 }
 
+/* NAME.scope beside NAME.pub into k. */
+static int key_load_scope(nx_key *k, nx_err *e)
+{
+    size_t n = strlen(k->path);
+    char *path = nx_xasprintf("%.*s.scope", (int)(n - 4), k->path);
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = -1;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            nx_seterr(e, "%s: refused: no %s beside it (what may this key sign? write one "
+                         "scope a line: index, core, plugin:SLUG, plugin:*)", k->path, path);
+        else
+            nx_seterr(e, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        nx_seterr(e, "%s: refused: a scope file must be a regular file", path);
+        goto out;
+    }
+    if (nx_read_file(path, &text, &len, SCOPE_FILE_MAX, e) != 0)
+        goto out;
+    if (nx_scope_parse(text, len, path, &k->scope, &k->nscope, e) != 0)
+        goto out;
+    size_t tl = 0;
+    for (size_t i = 0; i < k->nscope; i++)
+        tl += strlen(k->scope[i]) + 2;
+    k->scope_text = nx_xmalloc(tl + 1);
+    k->scope_text[0] = '\0';
+    for (size_t i = 0; i < k->nscope; i++) {
+        if (i)
+            strcat(k->scope_text, ", ");
+        strcat(k->scope_text, k->scope[i]);
+    }
+    rc = 0;
+out:
+    free(text);
+    free(path);
+    return rc;
+}
+
+static nx_key *ring_key_load(const char *path, nx_err *e)
+{
+    nx_key *k = nx_key_load_public(path, e);
+    if (k && key_load_scope(k, e) != 0) {
+        nx_key_free(k);
+        k = NULL;
+    }
+    return k;
+}
+
+/* One .pub file as the whole keyring: it and its .scope must be safe. */
+static int secure_key_file(const char *path, nx_err *e)
+{
+    if (!ends_with(path, ".pub") || strlen(path) <= 4) {
+        nx_seterr(e, "%s %s: a trusted key file must be named NAME.pub (with NAME.scope "
+                     "beside it)", KEYRING_WHAT, path);
+        return -1;
+    }
+    if (nx_check_secure_path(path, e) != 0) {
+        nx_preferr(e, "%s", KEYRING_WHAT);
+        return -1;
+    }
+    char *scope = nx_xasprintf("%.*s.scope", (int)(strlen(path) - 4), path);
+    struct stat st;
+    int rc = 0;
+    if (lstat(scope, &st) == 0 && nx_check_secure_path(scope, e) != 0) {
+        nx_preferr(e, "%s", KEYRING_WHAT);
+        rc = -1;
+    }
+    free(scope);
+    return rc;
+}
+
+static int ring_load_dir(nx_keyring *r, const char *path, nx_err *e)
+{
+    if (nx_check_secure_dir(path, KEYRING_WHAT, 1, e) != 0)
+        return -1;
+    char **names = NULL;
+    size_t n = 0;
+    if (list_pub_files(path, &names, &n, e) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *full = nx_path_join(path, names[i]);
+        nx_key *k = ring_key_load(full, e);
+        free(full);
+        if (k)
+            ring_add(r, k);
+        else
+            rc = -1;
+    }
+    nx_scope_free(names, n);
+    return rc;
+}
+
 nx_keyring *nx_keyring_load(const char *path, nx_err *e)
 {
     if (!path || !*path) {
@@ -607,45 +837,23 @@ nx_keyring *nx_keyring_load(const char *path, nx_err *e)
     }
     nx_keyring *r = nx_xcalloc(1, sizeof *r);
     r->where = nx_xstrdup(path);
+    int rc = -1;
     if (S_ISDIR(st.st_mode)) {
-        char **names = NULL;
-        size_t n = 0;
-        if (list_pub_files(path, &names, &n, e) != 0) {
-            nx_keyring_free(r);
-            return NULL;
-        }
-        int failed = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!failed) {
-                char *full = nx_path_join(path, names[i]);
-                nx_key *k = nx_key_load_public(full, e);
-                free(full);
-                if (k)
-                    ring_add(r, k);
-                else
-                    failed = 1;
-            }
-            free(names[i]);
-        }
-        free(names);
-        if (failed) {
-            nx_keyring_free(r);
-            return NULL;
-        }
+        rc = ring_load_dir(r, path, e);
     } else if (S_ISREG(st.st_mode)) {
-        nx_key *k = nx_key_load_public(path, e);
-        if (!k) {
-            nx_keyring_free(r);
-            return NULL;
+        nx_key *k = secure_key_file(path, e) == 0 ? ring_key_load(path, e) : NULL;
+        if (k) {
+            ring_add(r, k);
+            rc = 0;
         }
-        ring_add(r, k);
     } else {
         nx_seterr(e, "%s: trusted keys must be a folder or a .pub file", path);
-        nx_keyring_free(r);
-        return NULL;
     }
-    if (r->n == 0) {
+    if (rc == 0 && r->n == 0) {
         nx_seterr(e, "no trusted keys in %s: signatures are always required", path);
+        rc = -1;
+    }
+    if (rc != 0) {
         nx_keyring_free(r);
         return NULL;
     }
@@ -668,6 +876,16 @@ size_t nx_keyring_size(const nx_keyring *r)
     return r ? r->n : 0;
 }
 
+int nx_keyring_may_sign(const nx_keyring *r, size_t i, const char *what)
+{
+    if (!r || i >= r->n)
+        return 0;
+    const nx_key *k = r->keys[i];
+    for (size_t j = 0; j < k->nscope; j++)
+        if (nx_scope_covers(k->scope[j], what))
+            return 1;
+    return 0;
+}
 static int b64_char(int c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -737,11 +955,53 @@ static int verify_one(EVP_PKEY *pkey, const unsigned char sig[NX_SIG_LEN], const
     return ok;
 }
 
-int nx_verify_buffer(const nx_keyring *r, const void *data, size_t len, const char *sig_b64,
-                     const char **key_id, nx_err *e)
+/* Why no key counted, into e: the keys that made the signature but may
+ * not sign `what`, else every key tried with its scope. */
+static void explain_refusal(const nx_keyring *r, const char *what, const unsigned char *made,
+                            nx_err *e)
+{
+    char buf[NX_ERRLEN];
+    size_t off = 0;
+    int any = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < r->n; i++) {
+        if (!made[i])
+            continue;
+        const nx_key *k = r->keys[i];
+        int w = snprintf(buf + off, sizeof buf - off, "%ssigned by key %s (%s, scope %s) which "
+                         "may not sign %s", any ? "; " : "", k->id, nx_basename(k->path),
+                         k->scope_text ? k->scope_text : "none", what);
+        any = 1;
+        if (w < 0 || (size_t)w >= sizeof buf - off)
+            break;
+        off += (size_t)w;
+    }
+    if (any) {
+        nx_seterr(e, "%s", buf);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const nx_key *k = r->keys[i];
+        int w = snprintf(buf + off, sizeof buf - off, "%s%s: key %s, scope %s", i ? "; " : "",
+                         nx_basename(k->path), k->id, k->scope_text ? k->scope_text : "none");
+        if (w < 0 || (size_t)w >= sizeof buf - off)
+            break;
+        off += (size_t)w;
+    }
+    nx_seterr(e, "signature does not verify with any of the %zu trusted keys in %s (tried %s)",
+              r->n, r->where, buf);
+}
+
+int nx_verify_buffer(const nx_keyring *r, const char *what, const void *data, size_t len,
+                     const char *sig_b64, const char **key_id, nx_err *e)
 {
     if (!r || r->n == 0) {
         nx_seterr(e, "no trusted keys: signatures are always required");
+        return -1;
+    }
+    if (!nx_scope_what_ok(what)) {
+        nx_seterr(e, "cannot verify a signature for '%s': not index, core or plugin:SLUG",
+                  what ? what : "(nothing named)");
         return -1;
     }
     unsigned char sig[NX_SIG_LEN];
@@ -750,25 +1010,31 @@ int nx_verify_buffer(const nx_keyring *r, const void *data, size_t len, const ch
     static const unsigned char empty[1] = {0};
     if (len == 0)
         data = empty;
-    for (size_t i = 0; i < r->n; i++) {
-        if (verify_one(r->keys[i]->pkey, sig, data, len)) {
+    unsigned char *made = nx_xcalloc(r->n, 1);
+    int rc = -1;
+    for (size_t i = 0; i < r->n && rc != 0; i++) {
+        if (!verify_one(r->keys[i]->pkey, sig, data, len))
+            continue;
+        made[i] = 1;
+        if (nx_keyring_may_sign(r, i, what)) {
             if (key_id)
                 *key_id = r->keys[i]->id;
-            return 0;
+            rc = 0;
         }
     }
-    nx_seterr(e, "signature does not verify with any of the %zu trusted keys in %s", r->n,
-              r->where);
-    return -1;
+    if (rc != 0)
+        explain_refusal(r, what, made, e);
+    free(made);
+    return rc;
 }
 
-int nx_verify_file(const nx_keyring *r, const char *path, const char *sig_b64,
+int nx_verify_file(const nx_keyring *r, const char *what, const char *path, const char *sig_b64,
                    const char **key_id, nx_err *e)
 {
     file_map m;
     if (map_file(path, &m, e) != 0)
         return -1;
-    int rc = nx_verify_buffer(r, m.data, m.len, sig_b64, key_id, e);
+    int rc = nx_verify_buffer(r, what, m.data, m.len, sig_b64, key_id, e);
     unmap_file(&m);
     if (rc != 0)
         nx_preferr(e, "%s", path);

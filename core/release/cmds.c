@@ -19,23 +19,44 @@ int rel_cmd_keygen(const struct rel_ctx *c, const struct rel_args *a)
         return fail(&e);
     char *priv = nx_xasprintf("%s.key", prefix);
     char *pub = nx_xasprintf("%s.pub", prefix);
-    nx_key *k = nx_key_load_public(pub, &e);
+    char *scope = a->nscope ? nx_xasprintf("%s.scope", prefix) : NULL;
+    nx_key *k = NULL;
     int rc = REL_EXIT_FAILED;
+    if (a->nscope && nx_scope_write(prefix, a->scope, (size_t)a->nscope, &e) != 0) {
+        fail(&e);
+        goto out;
+    }
+    k = nx_key_load_public(pub, &e);
     if (!k) {
         fail(&e);
         goto out;
     }
-    if (c->json)
-        rel_print_json(json_pack("{s:s, s:s, s:s}", "private_key", priv, "public_key", pub,
-                                 "key_id", nx_key_id(k)));
-    else if (!c->quiet)
+    if (c->json) {
+        json_t *pats = json_array();
+        for (int i = 0; i < a->nscope; i++)
+            json_array_append_new(pats, json_string(a->scope[i]));
+        rel_print_json(json_pack("{s:s, s:s, s:s, s:s?, s:o}", "private_key", priv,
+                                 "public_key", pub, "key_id", nx_key_id(k), "scope_file", scope,
+                                 "scope", pats));
+    } else if (!c->quiet) {
         printf("key %s\nprivate key: %s (keep it secret)\npublic key:  %s\n", nx_key_id(k), priv,
                pub);
-    nx_key_free(k);
+        if (scope) {
+            printf("scope:       %s (may sign:", scope);
+            for (int i = 0; i < a->nscope; i++)
+                printf("%s %s", i ? "," : "", a->scope[i]);
+            printf(")\n");
+        } else {
+            printf("no scope file: a site that trusts %s needs %s.scope beside it (index, "
+                   "core, plugin:SLUG or plugin:*, one a line)\n", pub, prefix);
+        }
+    }
     rc = REL_EXIT_OK;
 out:
+    nx_key_free(k);
     free(priv);
     free(pub);
+    free(scope);
     return rc;
 }
 

@@ -30,15 +30,23 @@ static const struct rel_optdef OPTS[OPT_COUNT] = {
     [OPT_FORMAT] = { "format", 1 },       [OPT_CHANGELOG] = { "changelog", 1 },
     [OPT_SECURITY] = { "security", 0 },   [OPT_CRITICAL] = { "critical", 0 },
     [OPT_DATE] = { "date", 1 },           [OPT_FORCE] = { "force", 0 },
-    [OPT_EXPIRES] = { "expires", 1 },
+    [OPT_EXPIRES] = { "expires", 1 },     [OPT_SCOPE] = { "scope", 1 },
 };
 
 static const struct rel_cmd CMDS[] = {
-    { "keygen", rel_cmd_keygen, 0, 0, 1, "keygen PREFIX",
+    { "keygen", rel_cmd_keygen, BIT(OPT_SCOPE), 0, 1, "keygen PREFIX [--scope PATTERN ...]",
       "Make an Ed25519 key pair: PREFIX.key, the private key (PEM, PKCS#8, mode\n"
       "0600; never overwritten), and PREFIX.pub, the public key (PEM). Prints the\n"
       "key id (the first 16 hex digits of the SHA-256 of the raw public key).\n"
-      "Sites trust the key by having PREFIX.pub in [server] trusted_keys." },
+      "\n"
+      "--scope PATTERN  (repeatable) also write PREFIX.scope, what the key may\n"
+      "             sign, one pattern a line: index (the repository's index.json),\n"
+      "             core (core packages), plugin:SLUG (that plugin's packages),\n"
+      "             plugin:* (every plugin's packages).\n"
+      "\n"
+      "Sites trust the key by having PREFIX.pub in [server] trusted_keys with\n"
+      "PREFIX.scope beside it; a signature counts only where the scope covers\n"
+      "what it signs, and a .pub without its .scope is refused." },
     { "pack", rel_cmd_pack,
       BIT(OPT_COMPONENT) | BIT(OPT_SRC) | BIT(OPT_KEY) | BIT(OPT_REPO) | BIT(OPT_FORMAT) |
           BIT(OPT_CHANGELOG) | BIT(OPT_SECURITY) | BIT(OPT_CRITICAL) | BIT(OPT_DATE) |
@@ -162,6 +170,25 @@ static int find_opt(const char *name, size_t len)
     return -1;
 }
 
+/* One --scope PATTERN, checked here: a bad pattern is a usage error. */
+static int take_scope(const struct rel_cmd *cmd, struct rel_args *a, const char *val)
+{
+    if (!nx_scope_pattern_ok(val)) {
+        fprintf(stderr, "nexo-release: %s: --scope '%s': not a scope (index, core, "
+                        "plugin:SLUG or plugin:*)\n", cmd->name, val);
+        return -1;
+    }
+    for (int k = 0; k < a->nscope; k++)
+        if (strcmp(a->scope[k], val) == 0)
+            return 0;
+    if (a->nscope >= REL_MAX_SCOPES) {
+        fprintf(stderr, "nexo-release: %s: more than %d --scope\n", cmd->name, REL_MAX_SCOPES);
+        return -1;
+    }
+    a->scope[a->nscope++] = val;
+    return 0;
+}
+
 /* One "--name[=value]" of the command; returns how many argv items it
  * took, or -1 after printing the usage error. */
 static int take_opt(const struct rel_cmd *cmd, struct rel_args *a, int argc, char **argv, int i)
@@ -175,7 +202,7 @@ static int take_opt(const struct rel_cmd *cmd, struct rel_args *a, int argc, cha
                 cmd->name, argv[i], cmd->name);
         return -1;
     }
-    if (a->opt[o]) {
+    if (a->opt[o] && o != OPT_SCOPE) {
         fprintf(stderr, "nexo-release: %s: --%s given twice\n", cmd->name, OPTS[o].name);
         return -1;
     }
@@ -187,16 +214,16 @@ static int take_opt(const struct rel_cmd *cmd, struct rel_args *a, int argc, cha
         a->opt[o] = "1";
         return 1;
     }
-    if (eq) {
-        a->opt[o] = eq + 1;
-        return 1;
-    }
-    if (i + 1 >= argc) {
+    if (!eq && i + 1 >= argc) {
         fprintf(stderr, "nexo-release: %s: --%s needs a value\n", cmd->name, OPTS[o].name);
         return -1;
     }
-    a->opt[o] = argv[i + 1];
-    return 2;
+    const char *val = eq ? eq + 1 : argv[i + 1];
+    if (o == OPT_SCOPE && take_scope(cmd, a, val) != 0)
+        return -1;
+    if (!a->opt[o])
+        a->opt[o] = val;
+    return eq ? 1 : 2;
 }
 
 static int check_args(const struct rel_cmd *cmd, const struct rel_args *a)

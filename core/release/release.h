@@ -120,13 +120,17 @@ int rel_cmd_pack(const struct rel_ctx *c, const struct rel_args *a);
 /* Parsed command line of a command (main.c). */
 enum rel_opt {
     OPT_COMPONENT, OPT_SRC, OPT_KEY, OPT_REPO, OPT_FORMAT, OPT_CHANGELOG, OPT_SECURITY,
-    OPT_CRITICAL, OPT_DATE, OPT_FORCE, OPT_EXPIRES, OPT_COUNT
+    OPT_CRITICAL, OPT_DATE, OPT_FORCE, OPT_EXPIRES, OPT_SCOPE, OPT_COUNT
 };
 #define REL_MAX_POS 4
+#define REL_MAX_SCOPES 64
 struct rel_args {
-    const char *opt[OPT_COUNT];   /* value, or "1" for a flag; NULL if absent */
+    const char *opt[OPT_COUNT];   /* value, or "1" for a flag; NULL if absent
+                                     (--scope: the first one) */
     const char *pos[REL_MAX_POS];
     int npos;
+    const char *scope[REL_MAX_SCOPES]; /* every --scope, in order (keygen) */
+    int nscope;
 };
 /* --expires DAYS (default 30); -1 after printing the error. */
 int rel_expires_arg(const struct rel_args *a);

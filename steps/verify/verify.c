@@ -103,13 +103,22 @@ static int check_signature(const struct nexo_host *h, nexo_ctx *c, const char *p
     nx_err e;
     int rc = 0;
     const char *kid = NULL;
-    nx_keyring *ring = nx_keyring_load(keys, &e);
-    if (!ring)
+    /* only a key whose scope covers the component counts (contracts §6);
+     * check_manifest then holds the package to that component */
+    const char *comp = h->info(c, NX_OFFER_COMPONENT);
+    if (!comp)
+        comp = h->info(c, "component");
+    nx_keyring *ring = NULL;
+    if (!comp || !*comp)
+        rc = h->fail(c, NEXO_EVERIFY, "%s: refused: no component named (param.component): the "
+                     "keys that may sign it are not known", pkg);
+    else if (!(ring = nx_keyring_load(keys, &e)))
         rc = h->fail(c, NEXO_EVERIFY, "%s: refused: %s", pkg, e.msg);
-    else if (nx_verify_file(ring, pkg, sig, &kid, &e) != 0)
+    else if (nx_verify_file(ring, comp, pkg, sig, &kid, &e) != 0)
         rc = h->fail(c, NEXO_EVERIFY, "%s: signature refused: %s", pkg, e.msg);
     else
-        h->log(c, NEXO_LOG_INFO, "signature verified (key %s)", kid ? kid : "?");
+        h->log(c, NEXO_LOG_INFO, "signature verified (key %s, may sign %s)", kid ? kid : "?",
+               comp);
     nx_keyring_free(ring);
     free(owned);
     return rc;

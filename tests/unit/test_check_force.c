@@ -83,12 +83,15 @@ static nx_config *make_repo(int cycle)
     char *prefix = nx_path_join(tu_dir, cycle ? "vendor-c" : "vendor");
     char *keyfile = nx_xasprintf("%s.key", prefix);
     ck_assert_msg(nx_keygen(prefix, &e) == 0, "%s", e.msg);
+    static const char *const scope[] = { "index", "core", "plugin:*" };
+    ck_assert_msg(nx_scope_write(prefix, scope, 3, &e) == 0, "%s", e.msg);
     nx_key *k = nx_key_load_private(keyfile, &e);
     ck_assert_msg(k != NULL, "%s", e.msg);
     ck_assert_msg(nx_sign_file_to_sig(k, path, &e) == 0, "%s", e.msg);
     nx_key_free(k);
     char *ini = nx_xasprintf("[site]\nroot = %s/site\n[server]\nurl = file://%s\n"
-                             "trusted_keys = %s.pub\n", tu_dir, path, prefix);
+                             "trusted_keys = %s.pub\n[paths]\nstate = %s/state\n", tu_dir, path,
+                             prefix, tu_dir);
     char *conf = tu_write("nexo.ini", ini);
     nx_config *cfg = nx_config_load(conf, &e);
     ck_assert_msg(cfg != NULL, "%s", e.msg);

@@ -32,13 +32,39 @@ static char *in_dir(const char *rel)
     return nx_path_join(tu_dir, rel);
 }
 
-/* keygen PREFIX in tu_dir; the malloc'ed prefix. */
-static char *make_key(const char *name)
+static const char *const ALL_SCOPES[] = { "index", "core", "plugin:*" };
+
+/* keygen PREFIX in tu_dir, PREFIX.scope with `scopes` (NULL: index, core,
+ * plugin:*); the malloc'ed prefix. */
+static char *make_key_scoped(const char *name, const char *const *scopes, size_t n)
 {
     char *prefix = in_dir(name);
     nx_err e = {{0}};
     ck_assert_msg(nx_keygen(prefix, &e) == 0, "keygen: %s", e.msg);
+    if (!scopes) {
+        scopes = ALL_SCOPES;
+        n = 3;
+    }
+    ck_assert_msg(nx_scope_write(prefix, scopes, n, &e) == 0, "scope: %s", e.msg);
     return prefix;
+}
+
+static char *make_key(const char *name)
+{
+    return make_key_scoped(name, NULL, 0);
+}
+
+/* Copy PREFIX.pub and PREFIX.scope to DIR/NAME.pub and DIR/NAME.scope. */
+static void trust_key(const char *prefix, const char *dir, const char *name)
+{
+    const char *ext[] = { "pub", "scope" };
+    for (int i = 0; i < 2; i++) {
+        char *src = nx_xasprintf("%s.%s", prefix, ext[i]);
+        char *dst = nx_xasprintf("%s/%s.%s", dir, name, ext[i]);
+        tu_copy(src, dst);
+        free(src);
+        free(dst);
+    }
 }
 
 static nx_key *load_priv(const char *prefix)
@@ -249,6 +275,7 @@ END_TEST
 START_TEST(test_rfc8032_vector)
 {
     char *pub = tu_write("rfc.pub", RFC_PUB_PEM);
+    char *scope = tu_write("rfc.scope", "core\n");
     char *key = tu_write("rfc.key", RFC_KEY_PEM);
     ck_assert_int_eq(chmod(key, 0600), 0);
     nx_err e = {{0}};
@@ -261,16 +288,16 @@ START_TEST(test_rfc8032_vector)
 
     nx_keyring *r = ring_of(pub);
     const char *id = NULL;
-    ck_assert_msg(nx_verify_buffer(r, NULL, 0, RFC_SIG, &id, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_buffer(r, "core", NULL, 0, RFC_SIG, &id, &e) == 0, "%s", e.msg);
     ck_assert_str_eq(id, RFC_KEY_ID);
-    ck_assert_int_eq(nx_verify_buffer(r, "x", 1, RFC_SIG, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", "x", 1, RFC_SIG, NULL, &e), -1);
 
     /* An empty file signs like the empty message. */
     char *empty = tu_write("empty", "");
     char *fsig = nx_sign_file(k, empty, &e);
     ck_assert_msg(fsig != NULL, "%s", e.msg);
     ck_assert_str_eq(fsig, RFC_SIG);
-    ck_assert_msg(nx_verify_file(r, empty, RFC_SIG, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_file(r, "core", empty, RFC_SIG, NULL, &e) == 0, "%s", e.msg);
 
     nx_keyring_free(r);
     nx_key_free(k);
@@ -278,6 +305,7 @@ START_TEST(test_rfc8032_vector)
     free(empty);
     free(sig);
     free(pub);
+    free(scope);
     free(key);
 }
 END_TEST
@@ -322,23 +350,23 @@ START_TEST(test_sign_verify_buffer)
     ck_assert_uint_eq(strlen(sig), 88);
     ck_assert_ptr_null(strchr(sig, '\n'));
     const char *id = NULL;
-    ck_assert_msg(nx_verify_buffer(r, msg, sizeof msg - 1, sig, &id, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_buffer(r, "core", msg, sizeof msg - 1, sig, &id, &e) == 0, "%s", e.msg);
     ck_assert_str_eq(id, nx_key_id(k));
 
     /* Trailing whitespace is accepted. */
     char *sig2 = nx_xasprintf("%s\r\n", sig);
-    ck_assert_msg(nx_verify_buffer(r, msg, sizeof msg - 1, sig2, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_buffer(r, "core", msg, sizeof msg - 1, sig2, NULL, &e) == 0, "%s", e.msg);
     free(sig2);
 
     /* One byte changed. */
     char tampered[sizeof msg];
     memcpy(tampered, msg, sizeof msg);
     tampered[3] ^= 1;
-    ck_assert_int_eq(nx_verify_buffer(r, tampered, sizeof msg - 1, sig, &id, &e), -1);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", tampered, sizeof msg - 1, sig, &id, &e), -1);
     assert_msg_has(&e, "signature does not verify with any of the 1 trusted keys in ");
     assert_msg_has(&e, pub);
     /* A byte less. */
-    ck_assert_int_eq(nx_verify_buffer(r, msg, sizeof msg - 2, sig, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", msg, sizeof msg - 2, sig, NULL, &e), -1);
 
     nx_keyring_free(r);
     nx_key_free(k);
@@ -376,7 +404,7 @@ START_TEST(test_sign_verify_file)
     ck_assert_int_eq(strncmp(direct, text, 88), 0);
 
     const char *id = NULL;
-    ck_assert_msg(nx_verify_file(r, pkg, text, &id, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_file(r, "core", pkg, text, &id, &e) == 0, "%s", e.msg);
     ck_assert_str_eq(id, nx_key_id(k));
 
     /* Flip one byte in the middle of the file. */
@@ -387,14 +415,14 @@ START_TEST(test_sign_verify_file)
     ck_assert_int_eq(fseek(f, 150000, SEEK_SET), 0);
     fputc(c ^ 0x40, f);
     ck_assert_int_eq(fclose(f), 0);
-    ck_assert_int_eq(nx_verify_file(r, pkg, text, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_file(r, "core", pkg, text, NULL, &e), -1);
     assert_msg_has(&e, pkg);
     assert_msg_has(&e, "signature does not verify with any of the 1 trusted keys in ");
     assert_msg_has(&e, tu_dir);
 
     /* Missing file: names it. */
     char *missing = in_dir("missing.tar.zst");
-    ck_assert_int_eq(nx_verify_file(r, missing, text, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_file(r, "core", missing, text, NULL, &e), -1);
     assert_msg_has(&e, missing);
     ck_assert_ptr_null(nx_sign_file(k, missing, &e));
     assert_msg_has(&e, missing);
@@ -420,7 +448,7 @@ START_TEST(test_signed_by_other_key)
     nx_err e = {{0}};
     char *sig = nx_sign_buffer(kb, "data", 4, &e);
     ck_assert_ptr_nonnull(sig);
-    ck_assert_int_eq(nx_verify_buffer(r, "data", 4, sig, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", "data", 4, sig, NULL, &e), -1);
     assert_msg_has(&e, "signature does not verify with any of the 1 trusted keys in ");
     free(sig);
     nx_keyring_free(r);
@@ -434,6 +462,7 @@ END_TEST
 START_TEST(test_bad_signature_text)
 {
     char *pub = tu_write("rfc.pub", RFC_PUB_PEM);
+    char *scope = tu_write("rfc.scope", "core\n");
     nx_keyring *r = ring_of(pub);
     nx_err e = {{0}};
     struct {
@@ -464,12 +493,13 @@ START_TEST(test_bad_signature_text)
          "not canonical"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ck_assert_msg(nx_verify_buffer(r, "", 0, cases[i].sig, NULL, &e) == -1, "case %zu", i);
+        ck_assert_msg(nx_verify_buffer(r, "core", "", 0, cases[i].sig, NULL, &e) == -1, "case %zu", i);
         assert_msg_has(&e, cases[i].needle);
     }
-    ck_assert_int_eq(nx_verify_buffer(r, "", 0, NULL, NULL, &e), -1);
-    ck_assert_int_eq(nx_verify_buffer(r, "", 0, RFC_SIG, NULL, &e), 0);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", "", 0, NULL, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", "", 0, RFC_SIG, NULL, &e), 0);
     nx_keyring_free(r);
+    free(scope);
     free(pub);
 }
 END_TEST
@@ -485,15 +515,8 @@ START_TEST(test_keyring_folder_two_keys)
     char *keys = in_dir("keys");
     nx_err e = {{0}};
     ck_assert_int_eq(nx_mkdirs(keys, 0755, &e), 0);
-    char *src = nx_xasprintf("%s.pub", a), *dst = nx_xasprintf("%s/20-a.pub", keys);
-    tu_copy(src, dst);
-    free(src);
-    free(dst);
-    src = nx_xasprintf("%s.pub", b);
-    dst = nx_xasprintf("%s/10-b.pub", keys);
-    tu_copy(src, dst);
-    free(src);
-    free(dst);
+    trust_key(a, keys, "20-a");
+    trust_key(b, keys, "10-b");
     /* Ignored: other names, dot files, folders named *.pub. */
     char *readme = tu_write("keys/README", "not a key");
     char *hidden = tu_write("keys/.old.pub", "not a key");
@@ -506,11 +529,11 @@ START_TEST(test_keyring_folder_two_keys)
     char *sa = nx_sign_buffer(ka, "m", 1, &e);
     char *sb = nx_sign_buffer(kb, "m", 1, &e);
     char *sc = nx_sign_buffer(kc, "m", 1, &e);
-    ck_assert_msg(nx_verify_buffer(r, "m", 1, sa, &id, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_buffer(r, "core", "m", 1, sa, &id, &e) == 0, "%s", e.msg);
     ck_assert_str_eq(id, nx_key_id(ka));
-    ck_assert_msg(nx_verify_buffer(r, "m", 1, sb, &id, &e) == 0, "%s", e.msg);
+    ck_assert_msg(nx_verify_buffer(r, "core", "m", 1, sb, &id, &e) == 0, "%s", e.msg);
     ck_assert_str_eq(id, nx_key_id(kb));
-    ck_assert_int_eq(nx_verify_buffer(r, "m", 1, sc, NULL, &e), -1);
+    ck_assert_int_eq(nx_verify_buffer(r, "core", "m", 1, sc, NULL, &e), -1);
     char *want = nx_xasprintf("signature does not verify with any of the 2 trusted keys in %s",
                               keys);
     assert_msg_has(&e, want);
@@ -562,15 +585,291 @@ START_TEST(test_keyring_bad_pub)
     char *keys = in_dir("keys");
     nx_err e = {{0}};
     ck_assert_int_eq(nx_mkdirs(keys, 0755, &e), 0);
-    char *src = nx_xasprintf("%s.pub", a), *dst = nx_xasprintf("%s/a.pub", keys);
-    tu_copy(src, dst);
+    trust_key(a, keys, "a");
     char *bad = tu_write("keys/broken.pub", "-----BEGIN PUBLIC KEY-----\nAAAA\n"
                                             "-----END PUBLIC KEY-----\n");
+    char *bads = tu_write("keys/broken.scope", "core\n");
     ck_assert_ptr_null(nx_keyring_load(keys, &e));
     assert_msg_has(&e, bad);
     free(bad);
+    free(bads);
+    free(keys);
+    free(a);
+}
+END_TEST
+
+/* ---- scopes ----------------------------------------------------------------- */
+
+START_TEST(test_scope_patterns)
+{
+    static const char *const good[] = { "index", "core", "plugin:*", "plugin:forum",
+                                         "plugin:0day", "plugin:a_b-c" };
+    static const char *const bad[] = { "", "Index", "core ", " core", "plugins:*",
+                                       "plugin:", "plugin:Forum", "plugin:-x", "plugin:*x",
+                                       "plugin:a/b", "plugin:a.b", "*", "plugin",
+                                       "plugin:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(nx_scope_pattern_ok(good[i]), "'%s' refused", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!nx_scope_pattern_ok(bad[i]), "'%s' accepted", bad[i]);
+    ck_assert(!nx_scope_pattern_ok(NULL));
+    /* what a signature can be for: a pattern but plugin:* */
+    ck_assert(nx_scope_what_ok("plugin:forum"));
+    ck_assert(!nx_scope_what_ok("plugin:*"));
+    ck_assert(!nx_scope_what_ok(NULL));
+}
+END_TEST
+
+START_TEST(test_scope_covers)
+{
+    struct {
+        const char *pattern, *what;
+        int covers;
+    } cases[] = {
+        { "index", "index", 1 },         { "index", "core", 0 },
+        { "core", "core", 1 },           { "core", "index", 0 },
+        { "core", "plugin:forum", 0 },   { "plugin:forum", "plugin:forum", 1 },
+        { "plugin:forum", "plugin:forums", 0 }, { "plugin:forum", "plugin:blog", 0 },
+        { "plugin:forum", "core", 0 },   { "plugin:forum", "index", 0 },
+        { "plugin:*", "plugin:forum", 1 }, { "plugin:*", "plugin:blog", 1 },
+        { "plugin:*", "core", 0 },       { "plugin:*", "index", 0 },
+        { "plugin:*", "plugin:*", 0 },   { "core", "Core", 0 },
+        { "bogus", "bogus", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(nx_scope_covers(cases[i].pattern, cases[i].what) == cases[i].covers,
+                      "%s covers %s: expected %d", cases[i].pattern, cases[i].what,
+                      cases[i].covers);
+}
+END_TEST
+
+START_TEST(test_scope_parse)
+{
+    static const char text[] = "# what the forum vendor may sign\n"
+                               "\n"
+                               "  plugin:forum  \r\n"
+                               "plugin:forum-extras # and its add-on\n"
+                               "\t\n"
+                               "index";
+    char **p = NULL;
+    size_t n = 0;
+    nx_err e = {{0}};
+    ck_assert_msg(nx_scope_parse(text, sizeof text - 1, "v.scope", &p, &n, &e) == 0, "%s",
+                  e.msg);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(p[0], "plugin:forum");
+    ck_assert_str_eq(p[1], "plugin:forum-extras");
+    ck_assert_str_eq(p[2], "index");
+    nx_scope_free(p, n);
+
+    static const char bad[] = "core\n# fine\nplugin:Forum\n";
+    ck_assert_int_eq(nx_scope_parse(bad, sizeof bad - 1, "v.scope", &p, &n, &e), -1);
+    assert_msg_has(&e, "v.scope:3: 'plugin:Forum' is not a scope");
+    ck_assert_ptr_null(p);
+    static const char two[] = "core index\n";
+    ck_assert_int_eq(nx_scope_parse(two, sizeof two - 1, "v.scope", &p, &n, &e), -1);
+    assert_msg_has(&e, "v.scope:1: 'core index'");
+    static const char nul[] = "core\n\0index\n";
+    ck_assert_int_eq(nx_scope_parse(nul, sizeof nul - 1, "v.scope", &p, &n, &e), -1);
+    assert_msg_has(&e, "v.scope:2:");
+    static const char none[] = "# nothing yet\n\n";
+    ck_assert_int_eq(nx_scope_parse(none, sizeof none - 1, "v.scope", &p, &n, &e), -1);
+    assert_msg_has(&e, "v.scope: no scope in it");
+    ck_assert_int_eq(nx_scope_parse("", 0, "v.scope", &p, &n, &e), -1);
+    assert_msg_has(&e, "v.scope: no scope in it");
+}
+END_TEST
+
+START_TEST(test_scope_write)
+{
+    char *prefix = in_dir("vendor");
+    nx_err e = {{0}};
+    static const char *const pats[] = { "index", "core", "plugin:*" };
+    ck_assert_msg(nx_scope_write(prefix, pats, 3, &e) == 0, "%s", e.msg);
+    char *path = nx_xasprintf("%s.scope", prefix);
+    char *text = slurp(path);
+    ck_assert_str_eq(text, "index\ncore\nplugin:*\n");
+    ck_assert_uint_eq(mode_of(path), 0644);
+    free(text);
+    free(path);
+
+    char *other = in_dir("other");
+    static const char *const bad[] = { "core", "plugin:Forum" };
+    ck_assert_int_eq(nx_scope_write(other, bad, 2, &e), -1);
+    assert_msg_has(&e, "'plugin:Forum' is not a scope");
+    path = nx_xasprintf("%s.scope", other);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ck_assert_int_eq(nx_scope_write(other, bad, 0, &e), -1);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    free(path);
+    free(other);
+    free(prefix);
+}
+END_TEST
+
+START_TEST(test_keyring_missing_scope)
+{
+    char *a = make_key("a");
+    char *keys = in_dir("keys");
+    nx_err e = {{0}};
+    ck_assert_int_eq(nx_mkdirs(keys, 0755, &e), 0);
+    trust_key(a, keys, "vendor");
+    char *src = nx_xasprintf("%s.pub", a);
+    char *dst = nx_xasprintf("%s/forum.pub", keys);
+    tu_copy(src, dst);
+    /* the whole keyring refuses to load, naming the .pub and the .scope */
+    ck_assert_ptr_null(nx_keyring_load(keys, &e));
+    assert_msg_has(&e, dst);
+    char *want = nx_xasprintf("refused: no %s/forum.scope beside it", keys);
+    assert_msg_has(&e, want);
+    free(want);
+    /* one .pub file as the keyring: the same */
+    char *lone = in_dir("lone.pub");
+    tu_copy(src, lone);
+    ck_assert_ptr_null(nx_keyring_load(lone, &e));
+    assert_msg_has(&e, lone);
+    assert_msg_has(&e, "lone.scope beside it");
+    /* a .scope that is a folder */
+    char *sdir = nx_xasprintf("%s/forum.scope", keys);
+    ck_assert_int_eq(mkdir(sdir, 0755), 0);
+    ck_assert_ptr_null(nx_keyring_load(keys, &e));
+    assert_msg_has(&e, sdir);
+    free(sdir);
+    free(lone);
     free(src);
     free(dst);
+    free(keys);
+    free(a);
+}
+END_TEST
+
+START_TEST(test_keyring_bad_scope_line)
+{
+    char *a = make_key("a");
+    char *keys = in_dir("keys");
+    nx_err e = {{0}};
+    ck_assert_int_eq(nx_mkdirs(keys, 0755, &e), 0);
+    trust_key(a, keys, "vendor");
+    char *scope = tu_write("keys/vendor.scope", "index\ncore\nplugins:*\n");
+    ck_assert_ptr_null(nx_keyring_load(keys, &e));
+    char *want = nx_xasprintf("%s:3: 'plugins:*' is not a scope", scope);
+    assert_msg_has(&e, want);
+    free(want);
+    free(scope);
+    free(keys);
+    free(a);
+}
+END_TEST
+
+START_TEST(test_verify_scoped)
+{
+    static const char *const forum_scope[] = { "plugin:forum" };
+    static const char *const vendor_scope[] = { "index", "core" };
+    char *f = make_key_scoped("forum", forum_scope, 1);
+    char *v = make_key_scoped("vendor", vendor_scope, 2);
+    char *x = make_key("stranger");
+    nx_key *kf = load_priv(f), *kv = load_priv(v), *kx = load_priv(x);
+    char *keys = in_dir("keys");
+    nx_err e = {{0}};
+    ck_assert_int_eq(nx_mkdirs(keys, 0755, &e), 0);
+    trust_key(f, keys, "forum");
+    trust_key(v, keys, "vendor");
+    nx_keyring *r = ring_of(keys);
+    ck_assert_uint_eq(nx_keyring_size(r), 2);
+    ck_assert(nx_keyring_may_sign(r, 0, "plugin:forum"));   /* forum.pub sorts first */
+    ck_assert(!nx_keyring_may_sign(r, 0, "core"));
+    ck_assert(nx_keyring_may_sign(r, 1, "core"));
+    ck_assert(!nx_keyring_may_sign(r, 2, "core"));
+
+    char *sf = nx_sign_buffer(kf, "pkg", 3, &e);
+    char *sv = nx_sign_buffer(kv, "pkg", 3, &e);
+    char *sx = nx_sign_buffer(kx, "pkg", 3, &e);
+    const char *id = NULL;
+    /* the forum key: its plugin only */
+    ck_assert_msg(nx_verify_buffer(r, "plugin:forum", "pkg", 3, sf, &id, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(id, nx_key_id(kf));
+    const char *what[] = { "core", "index", "plugin:blog" };
+    for (size_t i = 0; i < 3; i++) {
+        id = NULL;
+        ck_assert_int_eq(nx_verify_buffer(r, what[i], "pkg", 3, sf, &id, &e), -1);
+        ck_assert_ptr_null(id);
+        char *want = nx_xasprintf("signed by key %s (forum.pub, scope plugin:forum) which may "
+                                  "not sign %s", nx_key_id(kf), what[i]);
+        assert_msg_has(&e, want);
+        free(want);
+    }
+    /* the vendor key: index and core, no plugin */
+    ck_assert_msg(nx_verify_buffer(r, "core", "pkg", 3, sv, &id, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(id, nx_key_id(kv));
+    ck_assert_msg(nx_verify_buffer(r, "index", "pkg", 3, sv, &id, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(nx_verify_buffer(r, "plugin:forum", "pkg", 3, sv, NULL, &e), -1);
+    assert_msg_has(&e, "(vendor.pub, scope index, core) which may not sign plugin:forum");
+    /* a key not trusted at all: every key tried, with its scope */
+    ck_assert_int_eq(nx_verify_buffer(r, "core", "pkg", 3, sx, NULL, &e), -1);
+    assert_msg_has(&e, "signature does not verify with any of the 2 trusted keys in ");
+    assert_msg_has(&e, "forum.pub: key ");
+    assert_msg_has(&e, "scope plugin:forum; vendor.pub: key ");
+    assert_msg_has(&e, "scope index, core)");
+    /* nothing named, or plugin:* as what: refused before any key */
+    ck_assert_int_eq(nx_verify_buffer(r, NULL, "pkg", 3, sv, NULL, &e), -1);
+    assert_msg_has(&e, "not index, core or plugin:SLUG");
+    ck_assert_int_eq(nx_verify_buffer(r, "plugin:*", "pkg", 3, sf, NULL, &e), -1);
+
+    nx_keyring_free(r);
+    nx_key_free(kf);
+    nx_key_free(kv);
+    nx_key_free(kx);
+    free(sf);
+    free(sv);
+    free(sx);
+    free(keys);
+    free(f);
+    free(v);
+    free(x);
+}
+END_TEST
+
+START_TEST(test_keyring_insecure)
+{
+    char *a = make_key("a");
+    char *keys = in_dir("keys");
+    nx_err e = {{0}};
+    ck_assert_int_eq(nx_mkdirs(keys, 0755, &e), 0);
+    trust_key(a, keys, "vendor");
+    nx_keyring_free(ring_of(keys));
+    /* a folder others may write */
+    ck_assert_int_eq(chmod(keys, 0777), 0);
+    ck_assert_ptr_null(nx_keyring_load(keys, &e));
+    assert_msg_has(&e, "[server] trusted_keys");
+    assert_msg_has(&e, keys);
+    assert_msg_has(&e, "world-writable");
+    ck_assert_int_eq(chmod(keys, 0775), 0);
+    ck_assert_ptr_null(nx_keyring_load(keys, &e));
+    assert_msg_has(&e, "group-writable");
+    ck_assert_int_eq(chmod(keys, 0755), 0);
+    /* a key or a scope file others may write */
+    char *pub = nx_xasprintf("%s/vendor.pub", keys);
+    char *scope = nx_xasprintf("%s/vendor.scope", keys);
+    ck_assert_int_eq(chmod(scope, 0666), 0);
+    ck_assert_ptr_null(nx_keyring_load(keys, &e));
+    assert_msg_has(&e, scope);
+    ck_assert_ptr_null(nx_keyring_load(pub, &e));   /* the one-file keyring too */
+    assert_msg_has(&e, "[server] trusted_keys");
+    assert_msg_has(&e, scope);
+    ck_assert_int_eq(chmod(scope, 0644), 0);
+    ck_assert_int_eq(chmod(pub, 0664), 0);
+    ck_assert_ptr_null(nx_keyring_load(pub, &e));
+    assert_msg_has(&e, pub);
+    ck_assert_int_eq(chmod(pub, 0644), 0);
+    nx_keyring_free(ring_of(pub));
+    /* a one-file keyring must be NAME.pub */
+    char *odd = nx_xasprintf("%s/vendor.pem", keys);
+    tu_copy(pub, odd);
+    ck_assert_ptr_null(nx_keyring_load(odd, &e));
+    assert_msg_has(&e, "must be named NAME.pub");
+    free(odd);
+    free(pub);
+    free(scope);
     free(keys);
     free(a);
 }
@@ -605,12 +904,25 @@ static Suite *trust_suite(void)
     tcase_add_test(tc, test_bad_signature_text);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("scopes");
+    tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
+    tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
+    tcase_add_test(tc, test_scope_patterns);
+    tcase_add_test(tc, test_scope_covers);
+    tcase_add_test(tc, test_scope_parse);
+    tcase_add_test(tc, test_scope_write);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("keyring");
     tcase_add_unchecked_fixture(tc, tu_base_setup, tu_base_teardown);
     tcase_add_checked_fixture(tc, tu_tmp_setup, tu_tmp_teardown);
     tcase_add_test(tc, test_keyring_folder_two_keys);
     tcase_add_test(tc, test_keyring_empty_and_missing);
     tcase_add_test(tc, test_keyring_bad_pub);
+    tcase_add_test(tc, test_keyring_missing_scope);
+    tcase_add_test(tc, test_keyring_bad_scope_line);
+    tcase_add_test(tc, test_keyring_insecure);
+    tcase_add_test(tc, test_verify_scoped);
     suite_add_tcase(s, tc);
     return s;
 }
