@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "scratch.h"
+
 #include "config.h"
 #include "pipeline.h"
 
@@ -16,7 +18,7 @@ static const char *scratch(void)
 {
     static char path[64];
     if (!path[0])
-        snprintf(path, sizeof path, "/tmp/nexo-fuzz-ini-%ld.ini", (long)getpid());
+        snprintf(path, sizeof path, "%s/nexo-fuzz-ini-%ld.ini", fz_tmp(), (long)getpid());
     return path;
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "scratch.h"
+
 #include "journal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[64];
     if (!path[0])
-        snprintf(path, sizeof path, "/tmp/nexo-fuzz-journal-%ld.jnl", (long)getpid());
+        snprintf(path, sizeof path, "%s/nexo-fuzz-journal-%ld.jnl", fz_tmp(), (long)getpid());
     FILE *f = fopen(path, "w");
     if (!f)
         abort();

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "scratch.h"
+
 #include "mig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,7 +17,7 @@ static const char *scratch(void)
 {
     static char path[64];
     if (!path[0])
-        snprintf(path, sizeof path, "/tmp/nexo-fuzz-mig-%ld.xml", (long)getpid());
+        snprintf(path, sizeof path, "%s/nexo-fuzz-mig-%ld.xml", fz_tmp(), (long)getpid());
     return path;
 }
 

@@ -1,0 +1,7 @@
+<?php
+return [
+    'version' => '1.5.0',
+];
+?>
+
+<p>Hello</p>

@@ -1,0 +1,5 @@
+<?php
+$major = 1;
+return [
+    'version' => "$major.5.0",
+];

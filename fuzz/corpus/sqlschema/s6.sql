@@ -1,0 +1,1 @@
+ÞCREATE TABLE `t` ( -- the items

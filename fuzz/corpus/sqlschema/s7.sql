@@ -1,0 +1,1 @@
+  c TEXT /* a comment, with ( */ DEFAULT 'it''s', CONSTRAINT pk PRIMARY KEY (c) ON CONFLICT REPLACE)
