@@ -168,6 +168,10 @@ static json_t *parse_json(const struct buf *b, const char *url, nx_err *e)
 {
     json_error_t je;
     json_t *j = json_loadb(b->p ? b->p : "", b->n, JSON_REJECT_DUPLICATES, &je);
+    /* jansson quotes the answer near the error, newlines and all: one line */
+    for (char *p = je.text; !j && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     if (!j)
         nx_seterr(e, "%s: malformed JSON at line %d, column %d: %s", url, je.line, je.column,
                   je.text);

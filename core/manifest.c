@@ -621,8 +621,10 @@ nx_manifest *nx_manifest_parse(const char *text, size_t len, const char *name, n
     json_error_t jerr;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        nx_seterr(e, "%s: not valid JSON: %s (line %d, column %d)", name, jerr.text, jerr.line,
-                  jerr.column);
+        /* jansson quotes the text near the error: newlines and all */
+        char shown[400];
+        nx_seterr(e, "%s: not valid JSON: %s (line %d, column %d)", name,
+                  show(jerr.text, shown, sizeof shown), jerr.line, jerr.column);
         return NULL;
     }
     if (!json_is_object(doc)) {

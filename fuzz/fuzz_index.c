@@ -4,6 +4,7 @@
  * update_check.h or one error naming the source. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         rc = nx_check_index_doc(chk, text, len, data[0] & 2 ? "plugin:forum" : NULL, &e);
     }
-    if (rc != 0 && (strncmp(e.msg, SOURCE, strlen(SOURCE)) != 0 || strchr(e.msg, '\n')))
+    if (rc != 0 && (strncmp(e.msg, SOURCE, strlen(SOURCE)) != 0 || strchr(e.msg, '\n'))) {
+        fprintf(stderr, "fuzz_index: not one line naming the source: %s\n", e.msg);
         abort();
+    }
     for (size_t i = 0; i < chk->ncomp; i++) {
         nx_component *k = &chk->comp[i];
         for (size_t r = 0; r < k->nrel; r++)

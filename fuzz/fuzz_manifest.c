@@ -3,6 +3,7 @@
  * with one line naming the file. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nx_err e = { { 0 } };
     nx_manifest *m = nx_manifest_parse(text, size, "fuzz.json", &e);
     if (!m) {
-        if (strncmp(e.msg, "fuzz.json", 9) != 0 || strchr(e.msg, '\n'))
+        if (strncmp(e.msg, "fuzz.json", 9) != 0 || strchr(e.msg, '\n')) {
+            fprintf(stderr, "fuzz_manifest: not one line naming the file: %s\n", e.msg);
             abort();
+        }
         free(text);
         return 0;
     }
