@@ -35,8 +35,8 @@ signed_package() {
     printf "<?php\nreturn [\n    'version' => '1.1.0',\n    'version_code' => 1001000,\n];\n" \
         > "$s/core/version.php"
     head -c $((MB * 1024 * 1024)) /dev/urandom > "$s/public_html/blob.bin"
-    "$REL" keygen "$T/bench" > /dev/null 2>&1 || return 1
-    cp "$T/bench.pub" "$T/keys/"
+    "$REL" keygen "$T/bench" --scope index --scope core --scope 'plugin:*' > /dev/null 2>&1 || return 1
+    cp "$T/bench.pub" "$T/bench.scope" "$T/keys/"
     for fmt in tar.zst tar.gz; do
         if "$REL" pack --component core --src "$s" --key "$T/bench.key" --repo "$T/repo" \
             --format "$fmt" > /dev/null 2>&1; then

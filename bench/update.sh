@@ -665,8 +665,8 @@ say "generating the site: $FILES files, $MB MiB (seed $SEED)"
 g0=$(now)
 read -r N10 B10 N11 B11 NCHG NADD NREM < <(python3 "$T/gen.py" "$T/src/1.0.0" "$T/src/1.1.0" "$FILES" "$MB" "$SEED")
 say "  1.0.0: $N10 files, $B10 bytes; 1.1.0: $N11 files, $B11 bytes ($NCHG changed, $NADD added, $NREM removed) in $(secs "$g0" "$(now)") s"
-"$REL" -q keygen "$T/keys/vendor"
-cp "$T/keys/vendor.pub" "$T/trusted/"
+"$REL" -q keygen "$T/keys/vendor" --scope index --scope core --scope 'plugin:*'
+cp "$T/keys/vendor.pub" "$T/keys/vendor.scope" "$T/trusted/"
 g0=$(now)
 for v in 1.0.0 1.1.0; do
     "$REL" -q pack --component core --src "$T/src/$v" --key "$T/keys/vendor.key" --repo "$T/www/repo"

@@ -22,8 +22,8 @@ cd "$demo"
 
 echo "== a signed release repository with 1.0.0 ... 1.5.0 (nexo-release)"
 mkdir -p keys trusted repo
-"$REL" -q keygen keys/vendor
-cp keys/vendor.pub trusted/
+"$REL" -q keygen keys/vendor --scope index --scope core --scope 'plugin:*'
+cp keys/vendor.pub keys/vendor.scope trusted/
 for v in 1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0; do
     mkdir -p "src-$v"
     cp -a "$src/tests/fixtures/site/." "src-$v/"

@@ -39,8 +39,10 @@ export PATH="$T/bin:$PATH"
 mkdir -p "$T/keys" "$T/otherkeys" "$T/nokeys"
 openssl genpkey -algorithm ed25519 -out "$T/vendor.key" 2>/dev/null
 openssl pkey -in "$T/vendor.key" -pubout -out "$T/keys/vendor.pub"
+printf 'index\ncore\nplugin:*\n' > "$T/keys/vendor.scope"
 openssl genpkey -algorithm ed25519 -out "$T/rogue.key" 2>/dev/null
 openssl pkey -in "$T/rogue.key" -pubout -out "$T/otherkeys/rogue.pub"
+printf 'index\ncore\nplugin:*\n' > "$T/otherkeys/rogue.scope"
 
 # mkrepo DIR [EXPIRES_DAYS] [GENERATED_DAYS]: packages and a signed index.
 mkrepo() {
@@ -172,8 +174,8 @@ if [ -x "$PREFIX/bin/nexo-release" ]; then
     mkdir -p "$T/nr/src/core" "$T/nr/keys"
     printf "<?php\nreturn ['version' => '1.4.0', 'requires' => ['php' => '>=8.0']];\n" > "$T/nr/src/core/version.php"
     echo '<?php' > "$T/nr/src/index.php"
-    if (cd "$T/nr" && "$NR" keygen vendor && "$NR" pack --component core --src src --key vendor.key --repo repo --security) > "$T/nr/log" 2>&1; then
-        cp "$T/nr/vendor.pub" "$T/nr/keys/"
+    if (cd "$T/nr" && "$NR" keygen vendor --scope index --scope core --scope 'plugin:*' && "$NR" pack --component core --src src --key vendor.key --repo repo --security) > "$T/nr/log" 2>&1; then
+        cp "$T/nr/vendor.pub" "$T/nr/vendor.scope" "$T/nr/keys/"
         conf "url = file://$T/nr/repo/index.json" "trusted_keys = $T/nr/keys"
         rc=$(rc_of "$NX" -c "$CONF" check)
         check "nexo-release's index: exit 100, core 1.0.0 -> 1.4.0 (got $rc)" \

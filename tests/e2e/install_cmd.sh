@@ -30,8 +30,8 @@ NXC=("$NX" -c "$CONF")
 # a signed repository with 1.0.0, 1.1.0, 1.2.0 (as site_setup builds it),
 # but no site installed yet
 mkdir -p "$T/keys" "$T/trusted" "$T/repo" "$T/src" "$T/pkg"
-"$REL" -q keygen "$T/keys/vendor"
-cp "$T/keys/vendor.pub" "$T/trusted/"
+"$REL" -q keygen "$T/keys/vendor" --scope index --scope core --scope 'plugin:*'
+cp "$T/keys/vendor.pub" "$T/keys/vendor.scope" "$T/trusted/"
 for v in 1.0.0 1.1.0 1.2.0; do
     site_release "$v" "$T/src/$v"
     "$REL" -q pack --component core --src "$T/src/$v" --key "$T/keys/vendor.key" --repo "$T/repo"

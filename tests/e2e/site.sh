@@ -48,8 +48,8 @@ site_setup() {
     [ ${#versions[@]} -gt 0 ] || versions=(1.0.0 1.1.0)
     REL="$PREFIX/bin/nexo-release"
     mkdir -p "$T/keys" "$T/trusted" "$T/repo" "$T/src"
-    "$REL" -q keygen "$T/keys/vendor"
-    cp "$T/keys/vendor.pub" "$T/trusted/"
+    "$REL" -q keygen "$T/keys/vendor" --scope index --scope core --scope 'plugin:*'
+    cp "$T/keys/vendor.pub" "$T/keys/vendor.scope" "$T/trusted/"
     for v in "${versions[@]}"; do
         site_release "$v" "$T/src/$v"
         "$REL" -q pack --component core --src "$T/src/$v" --key "$T/keys/vendor.key" --repo "$T/repo"
