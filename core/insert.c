@@ -201,6 +201,60 @@ static int placement(const nx_run *r, size_t caller, nx_step_inst *s, const char
     return rc;
 }
 
+/* Is word one of the words of list (separated by blanks or commas)? */
+static int listed(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list ? list : ""; *p;) {
+        p += strspn(p, " \t,");
+        size_t k = strcspn(p, " \t,");
+        if (k == n && strncmp(p, word, n) == 0)
+            return 1;
+        p += k;
+    }
+    return 0;
+}
+
+/* Code the package itself ships that would run with the updater's
+ * privileges (contracts §9): a step module of its own (a path, not an
+ * installed module's name), loaded in-process, or executables of its own
+ * ("./" settings) handed to the installed hooks step, which runs them as
+ * the updater. For a plugin, allowed only when the admin names that plugin
+ * in [plugins] native_steps; checked before anything is copied or loaded.
+ * (Core and custom pipelines are not plugins: their packages are the
+ * site's own release.) */
+static int native_allowed(const nx_run *r, const nx_step_inst *s, const char *file,
+                          nx_err *e)
+{
+    const char *comp = json_string_value(json_object_get(r->info, "component"));
+    if (!comp || strncmp(comp, "plugin:", 7) != 0)
+        return 0;
+    const char *slug = comp + 7;
+    const char *hook_files = NULL;
+    int line = s->module_line;
+    if (strcmp(s->module, "hooks") == 0) {
+        for (size_t k = 0; k < s->nsettings && !hook_files; k++) {
+            if (strncmp(s->settings[k].value, "./", 2) == 0) {
+                hook_files = s->settings[k].value;
+                line = s->settings[k].line;
+            }
+        }
+    }
+    int own_module = s->module[0] != '/' && strchr(s->module, '/') != NULL;
+    if ((!own_module && !hook_files) ||
+        listed(nx_config_get(r->cfg, "plugins", "native_steps"), slug))
+        return 0;
+    char *what = own_module
+                     ? nx_xasprintf("the native step module %s", s->module)
+                     : nx_xasprintf("executables %s for the installed hooks step, which would "
+                                    "run them with the updater's privileges", hook_files);
+    nx_seterr(e, "plugin %s ships %s (step [%s], %s:%d); refused: add %s to [plugins] "
+                 "native_steps in %s to allow it", slug, what, s->name, file, line, slug,
+              nx_config_file(r->cfg));
+    free(what);
+    return -1;
+}
+
 /* Modules named by a path inside the package are copied into dir; plain
  * names are installed modules; absolute paths are refused (a package
  * names no file of the host). "./" settings are copied too. */
@@ -389,6 +443,10 @@ int nx_run_insert_steps(nx_run *r, size_t caller, const char *fragment, const ch
         return -1;
     size_t *pos = nx_xcalloc(frag->nsteps, sizeof *pos);
     int rc = names_free(r, frag, fragment, e);
+    /* code of the package's own: allowed or not, before anything is
+     * copied or loaded */
+    for (size_t i = 0; !rc && i < frag->nsteps; i++)
+        rc = native_allowed(r, &frag->steps[i], fragment, e);
     for (size_t i = 0; !rc && i < frag->nsteps; i++) {
         nx_step_inst *s = &frag->steps[i];
         char *dir = nx_xasprintf("%s/inserted/%s", work, s->name);

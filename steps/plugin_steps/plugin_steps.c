@@ -10,7 +10,10 @@
  * Their undo takes part in the rollback like any step's. A package
  * without a fragment: nothing to do. A module that does not load, a
  * setting it does not declare, a point that does not exist: the step
- * fails, before anything of the site changed.
+ * fails, before anything of the site changed. So does a module the package
+ * ships itself (or hook executables of its own for the installed hooks
+ * step) when the plugin is not named in [plugins] native_steps (contracts
+ * §9; the host checks it before copying or loading anything).
  *
  * The fragment format is in docs/plugin-authors.md. This step changes
  * nothing of the site itself (NEXO_STEP_PRECHECK); undo has nothing to do.

@@ -10,6 +10,12 @@
 #   - killed right after forum-log ran: recover runs its undo (the module
 #     loaded again from the work folder): the same;
 #   - then the update: both migrations and the module's row, forum 1.2.0;
+#   - [plugins] native_steps (contracts §9): without it forum 1.2.0 is
+#     refused (exit 1) naming the plugin, the module file and the setting,
+#     nothing changed; a plugin whose fragment uses only installed modules
+#     by name (blog 1.0.0: health_check) installs without it; with
+#     native_steps = forum, blog 1.1.0 shipping a module of its own is
+#     refused and that module never loaded (its constructor never ran);
 #   - a plugin package whose module's constructor would write a file: with
 #     the package tampered with, or the index signed by an untrusted key, the
 #     file never appears (the module is never loaded); untampered, it does.
@@ -55,14 +61,70 @@ forum_rel() {
     fi
     "$REL" -q pack --component plugin:forum --src "$dir" --key "$T/keys/vendor.key" --repo "$T/repo"
 }
+# blog_rel V FRAGMENT: a small plugin "blog" as release V with the fragment
+# nexo-steps.ini and steps/ctor_step.so (a module whose constructor shows
+# loading)
+blog_rel() {
+    local v=$1 dir="$T/src/blog-$1"
+    mkdir -p "$dir/lib" "$dir/steps"
+    printf "<?php\nreturn ['version' => '%s', 'requires' => ['nexosupport' => '>=1.0.0'], 'dependencies' => []];\n" \
+        "$v" > "$dir/version.php"
+    printf "<?php // blog %s\n" "$v" > "$dir/lib/blog.php"
+    cp "$T/ctor_step.so" "$dir/steps/"
+    printf '%s\n' "$2" > "$dir/nexo-steps.ini"
+    "$REL" -q pack --component plugin:blog --src "$dir" --key "$T/keys/vendor.key" --repo "$T/repo"
+}
+# the vendor key signs the index, core and plugins (contracts §6 key scopes)
+[ -e "$T/trusted/vendor.scope" ] || printf 'index\ncore\nplugin:*\n' > "$T/trusted/vendor.scope"
 forum_rel 1.0.0
 forum_rel 1.2.0
+blog_rel 1.0.0 "$(printf '[blog-check]\nmodule = health_check\nafter = migrate')"
+blog_rel 1.1.0 "$(printf '[blog-ctor]\nmodule = steps/ctor_step.so\nafter = migrate\ndir = %s' "$T")"
+mkdir -p "$T/src/blog-1.2.0/hooks/update.after.d"
+printf '#!/bin/sh\necho "ran as $(id -u)" > %s\n' "$T/blog-hook-ran" > "$T/src/blog-1.2.0/hooks/update.after.d/10-x"
+chmod 755 "$T/src/blog-1.2.0/hooks/update.after.d/10-x"
+blog_rel 1.2.0 "$(printf '[blog-hooks]\nmodule = hooks\nevent = update.after\ndir = ./hooks\nafter = migrate')"
 rc=0; "${NXC[@]}" -y plugin forum --to 1.0.0 > "$T/out" 2>&1 || rc=$?
 check "[$DRV] forum 1.0.0 installed" [ "$rc" -eq 0 ]
 ver() { sed -n "s/.*'version' => '\([^']*\)'.*/\1/p" "$T/site/modules/plugins/forum/version.php"; }
 reg() { db_sql "SELECT version_number FROM system_versions WHERE component = 'plugin:forum' ORDER BY id DESC LIMIT 1"; }
 upgraded_rows() { db_sql "SELECT count(*) FROM forum_events WHERE event LIKE 'upgraded %'"; }
+
+# ---- [plugins] native_steps ------------------------------------------------------
+rc=0; "${NXC[@]}" -y plugin blog --to 1.0.0 > "$T/out" 2>&1 || rc=$?
+check "[$DRV] blog 1.0.0, its fragment naming only an installed module, without native_steps: exit 0" \
+    [ "$rc" -eq 0 ]
+check "[$DRV] ... its step was inserted and ran (health_check, the installed module)" \
+    grep -q "inserted \[blog-check\] (health_check " "$T/out"
 site_snapshot before
+rc=0; "${NXC[@]}" -y plugin forum > "$T/out" 2>&1 || rc=$?
+check "[$DRV] forum 1.2.0 ships a native step module, no [plugins] native_steps: exit 1" [ "$rc" -eq 1 ]
+check "[$DRV] ... the message names the plugin, the module file, the setting and the file" \
+    grep -qF "plugin forum ships the native step module steps/forum_log.so (step [forum-log], " "$T/out"
+check "[$DRV] ... and says how to allow it" \
+    grep -qF "refused: add forum to [plugins] native_steps in $CONF to allow it" "$T/out"
+check "[$DRV] ... before maintenance mode, forum-log never inserted" \
+    bash -c "! grep -q -e 'maintenance mode on' -e 'inserted \[forum-log\]' '$T/out'"
+check "[$DRV] ... nothing changed: forum 1.0.0, site and database as before" \
+    [ "$(ver) $(reg) $(upgraded_rows)" = "1.0.0 1.0.0 0" ]
+check "[$DRV] ... site and database exactly as before" site_same before
+check "[$DRV] ... nothing left behind" site_clean
+printf '[plugins]\nnative_steps = forum\n' >> "$CONF"
+rc=0; "${NXC[@]}" -y plugin blog --to 1.1.0 > "$T/out" 2>&1 || rc=$?
+check "[$DRV] native_steps = forum: blog 1.1.0 with a module of its own is refused, exit 1" [ "$rc" -eq 1 ]
+check "[$DRV] ... naming blog, its module and the setting" \
+    grep -qF "plugin blog ships the native step module steps/ctor_step.so (step [blog-ctor], " "$T/out"
+check "[$DRV] ... its module was never loaded (no file from its constructor)" [ ! -e "$T/loaded" ]
+check "[$DRV] ... site and database exactly as before" site_same before
+check "[$DRV] ... nothing left behind" site_clean
+rc=0; "${NXC[@]}" -y plugin blog --to 1.2.0 > "$T/out" 2>&1 || rc=$?
+check "[$DRV] blog 1.2.0: hook executables of its own for the installed hooks step: refused, exit 1" \
+    [ "$rc" -eq 1 ]
+check "[$DRV] ... naming blog, ./hooks and the setting" \
+    bash -c "grep -qF 'plugin blog ships executables ./hooks for the installed hooks step' '$T/out' &&
+             grep -qF 'add blog to [plugins] native_steps' '$T/out'"
+check "[$DRV] ... the hook never ran" [ ! -e "$T/blog-hook-ran" ]
+check "[$DRV] ... site and database exactly as before" site_same before
 
 # ---- a later step fails: the module's undo removes its row ------------------------
 rc=0; NEXO_FAULT=register:after-run:fail "${NXC[@]}" -y plugin forum > "$T/out" 2>&1 || rc=$?
