@@ -23,5 +23,22 @@
                                                      against the offer while downloading */
 #define NX_SHARED_MANIFEST "manifest_file"      /* verify: a copy of nexo-release.json */
 #define NX_SHARED_STAGING "staging_dir"         /* extract: the staged payload */
+#define NX_SHARED_STAGING_PATH "staging_path"   /* its path, for journals and messages
+                                                   (staging_dir is a private folder) */
+
+/* A shared KEY published with KEY.private = "<st_dev>:<st_ino>" of the
+ * folder it names is a private folder (core/pdir.h): shared_get(KEY)
+ * gives a path through a descriptor the host checked, never the name
+ * the site's owner could replace. */
+#define NX_PDIR_SUFFIX ".private"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static inline void nx_pdir_id(const struct stat *st, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIuMAX ":%" PRIuMAX, (uintmax_t)st->st_dev, (uintmax_t)st->st_ino);
+}
 
 #endif

@@ -10,11 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void nx_pdir_id(const struct stat *st, char *buf, size_t len)
-{
-    snprintf(buf, len, "%" PRIuMAX ":%" PRIuMAX, (uintmax_t)st->st_dev, (uintmax_t)st->st_ino);
-}
-
 static struct nx_pdir *find(struct nx_pdirs *p, const char *key)
 {
     for (size_t i = 0; i < p->n; i++)

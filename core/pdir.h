@@ -24,7 +24,8 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-#define NX_PDIR_SUFFIX ".private"
+#include "offer.h" /* NX_PDIR_SUFFIX, nx_pdir_id */
+
 #define NX_PDIR_MAX 8
 
 struct nx_pdir {
@@ -38,9 +39,6 @@ struct nx_pdirs {
     struct nx_pdir v[NX_PDIR_MAX];
     size_t n;
 };
-
-/* "<dev>:<ino>" of st into buf. */
-void nx_pdir_id(const struct stat *st, char *buf, size_t len);
 
 /* The checked descriptor path for shared KEY = path with id; NULL with
  * why (a message naming the path) on refusal. */

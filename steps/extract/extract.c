@@ -38,13 +38,17 @@
  * <component_dir>/.nexo-release.json, i.e. .nexo-release.json in the
  * plugin's own folder.
  *
- * Ownership: running as root (euid 0) on a site whose root belongs to
- * another user (e.g. www-data), every entry made in the staging folder
- * (files, folders, symlinks, the recorded manifest; not the 0700 staging
- * folder itself) is given the site root's uid and gid (lchown, the
- * manifest's modes stay), so that what the replace step renames into the
- * site belongs to the site's user, not to root. Not running as root, or
- * on a site owned by root, nothing is chowned.
+ * Ownership and the privilege boundary (contracts §9, docs/security.md):
+ * the staging folder (0755) and everything in it belong to the running
+ * user (root) while staged, so the site's owner (www-data), who owns the
+ * site root the folder lies in, can read the release (a custom script
+ * run as that user may use it) but change nothing of it. The folder is
+ * published as shared staging_dir with staging_dir.private = its dev:ino
+ * (core/pdir.h): the steps after this one reach it only through a
+ * descriptor the host checked, so a staging folder renamed away and
+ * replaced is refused, never read. The replace step gives what it puts in
+ * place to the site's owner. Undo and commit remove the folder only while
+ * it is still the one this update made.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -235,11 +239,37 @@ static int x_plan(const struct nexo_host *h, nexo_ctx *c)
 
 /* ---- removing what run made ---------------------------------------------- */
 
+/* Is the folder at `path` still the one this update made (staging_id),
+ * or, before its id was journaled, at least ours? Whatever the site's
+ * owner put in its place is not removed (as root, by descriptor or not,
+ * nothing of theirs is ours to delete). */
+static int still_ours(const struct nexo_host *h, nexo_ctx *c, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : 0;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && st.st_uid == geteuid();
+    close(fd);
+    const char *want = h->state_get(c, "staging_id");
+    char have[64];
+    if (ok && want) {
+        nx_pdir_id(&st, have, sizeof have);
+        ok = strcmp(have, want) == 0;
+    }
+    if (!ok)
+        h->log(c, NEXO_LOG_WARN, "%s is not the staging folder this update made (replaced by "
+               "someone else?): left alone", path);
+    return ok;
+}
+
 /* Remove the journaled staging folder and manifest copy. */
 static int discard(const struct nexo_host *h, nexo_ctx *c)
 {
     int rc = 0;
     const char *staging = h->state_get(c, "staging");
+    if (staging && !still_ours(h, c, staging))
+        staging = NULL;
     if (staging && xt_rmtree(staging) != 0)
         rc = h->fail(c, NEXO_EIO, "%s: cannot remove the staging folder: %s", staging,
                      strerror(errno));
@@ -272,7 +302,7 @@ static int x_undo(const struct nexo_host *h, nexo_ctx *c)
 static int x_commit(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *staging = h->state_get(c, "staging");
-    if (!staging || access(staging, F_OK) != 0)
+    if (!staging || access(staging, F_OK) != 0 || !still_ours(h, c, staging))
         return 0;
     if (xt_rmtree(staging) != 0)
         return h->fail(c, NEXO_EIO, "%s: cannot remove the staging folder: %s", staging,
@@ -338,6 +368,29 @@ static int prepare(const struct nexo_host *h, nexo_ctx *c, struct xt *x, struct 
     return open_package(x);
 }
 
+/* The manifest extract goes by must be the one the verify step checked,
+ * byte for byte (shared manifest_file): what was verified is what is
+ * used. Without a verify step before it, extract has only the package. */
+static int same_as_verified(struct xt *x)
+{
+    const char *v = x->h->shared_get(x->c, NX_SHARED_MANIFEST);
+    if (!v)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    nx_err e;
+    if (nx_read_file(v, &text, &len, XT_MANIFEST_MAX + 1, &e) != 0)
+        return x->h->fail(x->c, NEXO_EVERIFY, "cannot read the manifest the verify step "
+                          "checked: %s", e.msg);
+    int same = len == x->mlen && memcmp(text, x->mtext, len) == 0;
+    free(text);
+    if (!same)
+        return x->h->fail(x->c, NEXO_EVERIFY, "%s: its %s is not the one the verify step "
+                          "checked (%s): the package changed after it was verified; refused",
+                          x->pkg, NX_MANIFEST_NAME, v);
+    return 0;
+}
+
 /* The manifest must name what was offered (when the offer is known). */
 static int check_offer(struct xt *x)
 {
@@ -381,16 +434,25 @@ static int make_staging(struct xt *x, const char *path)
     int rc = h->state_set(c, "staging", path);
     if (rc)
         return rc;
-    if (mkdir(path, 0700) != 0) {
+    if (mkdir(path, 0755) != 0) {
         int err = errno;
         h->state_set(c, "staging", NULL); /* not ours after all */
         return h->fail(c, NEXO_EIO, "%s: cannot make the staging folder: %s", path,
                        strerror(err));
     }
+    /* From here on the folder is known by its descriptor and identity: the
+     * site's owner may rename the name away, never what is behind it. */
     x->dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (x->dfd < 0 || fchmod(x->dfd, 0700) != 0)
+    if (x->dfd < 0 || fchmod(x->dfd, 0755) != 0 || fstat(x->dfd, &st) != 0)
         return h->fail(c, NEXO_EIO, "%s: cannot open the staging folder: %s", path,
                        strerror(errno));
+    if (st.st_uid != geteuid())
+        return h->fail(c, NEXO_EVERIFY, "%s: refused: the staging folder just made belongs to "
+                       "uid %u (replaced by someone else)", path, (unsigned)st.st_uid);
+    nx_pdir_id(&st, x->staging_id, sizeof x->staging_id);
+    rc = h->state_set(c, "staging_id", x->staging_id);
+    if (rc)
+        return rc;
     warn_other_fs(x, path);
     return 0;
 }
@@ -488,28 +550,6 @@ static int record_manifest(struct xt *x)
     return rc;
 }
 
-/* As root on a site owned by another user: everything staged becomes
- * that user's (uid and gid of the site root). */
-static int give_to_site_owner(struct xt *x, const char *staging)
-{
-    struct stat st;
-    const char *root = x->h->info(x->c, "root");
-    if (geteuid() != 0 || !root || stat(root, &st) != 0 || st.st_uid == 0)
-        return 0;
-    int fd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int ok = fd >= 0 && xt_chown_tree(fd, st.st_uid, st.st_gid) == 0 && syncfs(fd) == 0;
-    int err = errno;
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
-        return x->h->fail(x->c, NEXO_EIO, "%s: cannot give the staged files to the site's "
-                          "owner (uid %u gid %u): %s", staging, (unsigned)st.st_uid,
-                          (unsigned)st.st_gid, strerror(err));
-    x->h->log(x->c, NEXO_LOG_DEBUG, "staged files given to uid %u gid %u (the site root's "
-              "owner)", (unsigned)st.st_uid, (unsigned)st.st_gid);
-    return 0;
-}
-
 static int stage(struct xt *x, const struct paths *p)
 {
     const struct nexo_host *h = x->h;
@@ -523,13 +563,15 @@ static int stage(struct xt *x, const struct paths *p)
     if (!rc)
         rc = record_manifest(x);
     if (!rc)
-        rc = give_to_site_owner(x, p->staging);
-    if (!rc)
         rc = save_manifest(x, p->copy);
     if (!rc)
         rc = h->checkpoint(c, "staged");
     if (!rc)
         rc = h->shared_set(c, NX_SHARED_STAGING, p->staging);
+    if (!rc)
+        rc = h->shared_set(c, NX_SHARED_STAGING NX_PDIR_SUFFIX, x->staging_id);
+    if (!rc)
+        rc = h->shared_set(c, NX_SHARED_STAGING_PATH, p->staging);
     if (!rc)
         rc = h->shared_set(c, NX_SHARED_MANIFEST, p->copy);
     return rc;
@@ -542,6 +584,8 @@ static int x_run(const struct nexo_host *h, nexo_ctx *c)
     int rc = prepare(h, c, &x, &p);
     if (!rc)
         rc = xt_read_manifest(&x);
+    if (!rc)
+        rc = same_as_verified(&x);
     if (!rc)
         rc = check_offer(&x);
     if (!rc) {

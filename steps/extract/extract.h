@@ -28,6 +28,7 @@ struct xt {
     size_t mlen;
     unsigned char *seen;    /* one flag per manifest entry */
     int dfd;                /* where the payload goes: staging[/subdir] */
+    char staging_id[64];    /* dev:ino of the staging folder (offer.h nx_pdir_id) */
     uint64_t written;       /* file bytes written so far */
     char *buf;              /* XT_BUFSIZE */
     char show[XT_NAMESHOW]; /* the current entry's name, printable */

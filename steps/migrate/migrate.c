@@ -194,6 +194,8 @@ static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
     memset(p, 0, sizeof *p);
     const char *staged = h->shared_get(c, "staging_dir");
     const char *root = h->info(c, "root");
+    if (!staged && h->shared_get(c, "staging_dir.private"))
+        return NEXO_EVERIFY; /* the host refused the staging folder (message set) */
     if (!staged && !root)
         return h->fail(c, NEXO_EINVAL, "[site] root is not set");
     const char *dir = component_dir(h, c);

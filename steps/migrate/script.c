@@ -1,20 +1,35 @@
 /* <custom><script>: an executable inside the package or site, run with a
  * documented environment, no shell, no password on argv, a timeout.
  *
- * Environment (besides the inherited one, which carries
- * $NEXO_DB_PASSWORD when that is how the password is given):
+ * Who runs it (contracts §9): code from the site or a package never runs
+ * as root. Running as root on a site whose root folder belongs to another
+ * user (www-data), the script runs as that user, with that user's groups
+ * (from the password database, else only its group); on a root-owned
+ * site, or when nexo-update itself runs as the site's owner, as the
+ * running user. The working folder is set (by descriptor, before the
+ * privileges go) to the source root, so the script reaches the release by
+ * relative paths whatever the names above it. It runs in a process group
+ * of its own: on timeout the whole group gets SIGTERM, then SIGKILL.
+ *
+ * Environment: a fixed PATH (/usr/local/bin:/usr/bin:/bin), HOME, USER
+ * and LOGNAME of the user it runs as, LANG/LC_ALL/TZ when set, and:
  *   NEXO_FROM_VERSION NEXO_TO_VERSION  the migration file's versions
  *   NEXO_SITE_ROOT NEXO_SOURCE_ROOT    the site; the package (or site) root
  *   NEXO_UPDATE_ID NEXO_COMPONENT
  *   NEXO_DB_DRIVER NEXO_DB_HOST NEXO_DB_PORT NEXO_DB_NAME NEXO_DB_USER
- *   NEXO_DB_PATH (sqlite) NEXO_DB_PASSWORD_FILE (when [database]
- *   password_file is set: the path of that 0600 file)
- * The working folder is the source root; stdout and stderr go to the log. */
+ *   NEXO_DB_PATH (sqlite) NEXO_DB_SSLMODE NEXO_DB_SSLROOTCERT
+ *   NEXO_DB_PASSWORD (from $NEXO_DB_PASSWORD or the [database]
+ *   password_file, which the site's user may not be able to read) and
+ *   NEXO_DB_PASSWORD_FILE (its path, when set)
+ * stdout and stderr go to the log. Nothing else of nexo-update's own
+ * environment is passed on. */
 #include "migrate.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,39 +41,109 @@
 #include <time.h>
 #include <unistd.h>
 
-static void setenv_opt(const char *name, const char *value)
+/* Who the script runs as, found before the fork (the password database
+ * is not for a forked child). */
+struct runas {
+    int drop;               /* root on a site another user owns */
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+    char name[64];
+    char home[PATH_MAX];
+    char *password;         /* for NEXO_DB_PASSWORD (malloc'ed) */
+};
+
+static void runas_init(const struct nexo_host *h, nexo_ctx *c, struct runas *u)
 {
-    if (value)
-        setenv(name, value, 1);
-    else
-        unsetenv(name);
+    memset(u, 0, sizeof *u);
+    u->uid = geteuid();
+    u->gid = getegid();
+    const char *root = h->info(c, "root");
+    struct stat st;
+    if (u->uid == 0 && root && stat(root, &st) == 0 && st.st_uid != 0) {
+        u->drop = 1;
+        u->uid = st.st_uid;
+        u->gid = st.st_gid;
+    }
+    struct passwd *pw = getpwuid(u->uid);
+    snprintf(u->name, sizeof u->name, "%s", pw ? pw->pw_name : "");
+    snprintf(u->home, sizeof u->home, "%s", pw && pw->pw_dir ? pw->pw_dir : "/");
+    u->groups[0] = u->gid;
+    u->ngroups = 1;
+    if (u->drop && pw) {
+        int n = (int)(sizeof u->groups / sizeof u->groups[0]);
+        if (getgrouplist(pw->pw_name, u->gid, u->groups, &n) >= 0)
+            u->ngroups = n;
+    }
+    const char *env = getenv("NEXO_DB_PASSWORD");
+    const char *file = h->config(c, "database", "password_file");
+    nx_err e;
+    size_t len = 0;
+    if (env)
+        u->password = nx_xstrdup(env);
+    else if (file && nx_read_file(file, &u->password, &len, 4096, &e) == 0)
+        u->password[strcspn(u->password, "\r\n")] = '\0';
 }
 
-static void child(const struct nexo_host *h, nexo_ctx *c, const char *base, const char *path,
-                  const char *from, const char *to, int outfd)
+static void putenv_opt(char ***envp, size_t *n, const char *name, const char *value)
 {
+    if (!value)
+        return;
+    *envp = nx_xrealloc(*envp, (*n + 2) * sizeof **envp);
+    (*envp)[(*n)++] = nx_xasprintf("%s=%s", name, value);
+    (*envp)[*n] = NULL;
+}
+
+static void child(const struct nexo_host *h, nexo_ctx *c, const struct runas *u,
+                  const char *base, const char *path, const char *from, const char *to,
+                  int outfd)
+{
+    setpgid(0, 0);
     dup2(outfd, 1);
     dup2(outfd, 2);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0)
         dup2(devnull, 0);
-    setenv_opt("NEXO_FROM_VERSION", from);
-    setenv_opt("NEXO_TO_VERSION", to);
-    setenv_opt("NEXO_SITE_ROOT", h->info(c, "root"));
-    setenv_opt("NEXO_SOURCE_ROOT", base);
-    setenv_opt("NEXO_UPDATE_ID", h->info(c, "update_id"));
-    setenv_opt("NEXO_COMPONENT", h->info(c, "component"));
+    /* The source root by the path the host checked, while still allowed
+     * to; then the privileges go, for good. */
+    if (chdir(base) != 0) {
+        dprintf(2, "cannot enter the source root: %s\n", strerror(errno));
+        _exit(126);
+    }
+    if (u->drop && (setgroups((size_t)u->ngroups, u->groups) != 0 || setgid(u->gid) != 0 ||
+                    setuid(u->uid) != 0 || setuid(0) == 0)) {
+        dprintf(2, "cannot become uid %u gid %u: %s\n", (unsigned)u->uid, (unsigned)u->gid,
+                strerror(errno));
+        _exit(126);
+    }
+    char cwd[PATH_MAX];
+    char **envp = NULL;
+    size_t n = 0;
+    putenv_opt(&envp, &n, "PATH", "/usr/local/bin:/usr/bin:/bin");
+    putenv_opt(&envp, &n, "HOME", u->home);
+    putenv_opt(&envp, &n, "USER", u->name[0] ? u->name : NULL);
+    putenv_opt(&envp, &n, "LOGNAME", u->name[0] ? u->name : NULL);
+    static const char *const keep[] = { "LANG", "LC_ALL", "TZ" };
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        putenv_opt(&envp, &n, keep[i], getenv(keep[i]));
+    putenv_opt(&envp, &n, "NEXO_FROM_VERSION", from);
+    putenv_opt(&envp, &n, "NEXO_TO_VERSION", to);
+    putenv_opt(&envp, &n, "NEXO_SITE_ROOT", h->info(c, "root"));
+    putenv_opt(&envp, &n, "NEXO_SOURCE_ROOT", getcwd(cwd, sizeof cwd) ? cwd : NULL);
+    putenv_opt(&envp, &n, "NEXO_UPDATE_ID", h->info(c, "update_id"));
+    putenv_opt(&envp, &n, "NEXO_COMPONENT", h->info(c, "component"));
     static const char *const keys[] = { "driver", "host", "port", "name", "user", "path",
-                                        "password_file" };
+                                        "password_file", "sslmode", "sslrootcert" };
     static const char *const vars[] = { "NEXO_DB_DRIVER", "NEXO_DB_HOST", "NEXO_DB_PORT",
                                         "NEXO_DB_NAME", "NEXO_DB_USER", "NEXO_DB_PATH",
-                                        "NEXO_DB_PASSWORD_FILE" };
+                                        "NEXO_DB_PASSWORD_FILE", "NEXO_DB_SSLMODE",
+                                        "NEXO_DB_SSLROOTCERT" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        setenv_opt(vars[i], h->config(c, "database", keys[i]));
-    if (chdir(base) != 0)
-        _exit(126);
+        putenv_opt(&envp, &n, vars[i], h->config(c, "database", keys[i]));
+    putenv_opt(&envp, &n, "NEXO_DB_PASSWORD", u->password);
     char *argv[] = { (char *)path, NULL };
-    execv(path, argv);
+    execve(path, argv, envp);
     dprintf(2, "cannot run %s: %s\n", path, strerror(errno));
     _exit(127);
 }
@@ -137,15 +222,24 @@ int mg_run_script(const struct nexo_host *h, nexo_ctx *c, const char *base, cons
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return h->fail(c, NEXO_EIO, "pipe: %s", strerror(errno));
-    h->log(c, NEXO_LOG_INFO, "running custom script %s", script);
+    struct runas u;
+    runas_init(h, c, &u);
+    if (u.drop)
+        h->log(c, NEXO_LOG_INFO, "running custom script %s as uid %u gid %u (the site's owner)",
+               script, (unsigned)u.uid, (unsigned)u.gid);
+    else
+        h->log(c, NEXO_LOG_INFO, "running custom script %s", script);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
+        free(u.password);
         return h->fail(c, NEXO_EIO, "fork: %s", strerror(errno));
     }
     if (pid == 0)
-        child(h, c, base, path, from, to, fds[1]);
+        child(h, c, &u, base, path, from, to, fds[1]);
+    setpgid(pid, pid); /* also here: no window where the group is not yet its own */
+    free(u.password);
     close(fds[1]);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -166,9 +260,9 @@ int mg_run_script(const struct nexo_host *h, nexo_ctx *c, const char *base, cons
             usleep(50000);
     }
     if (timed_out) {
-        kill(pid, SIGTERM);
+        kill(-pid, SIGTERM); /* the script and everything it started */
         sleep(1);
-        kill(pid, SIGKILL);
+        kill(-pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
     }

@@ -58,6 +58,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsat.h"
 #include "offer.h"
 #include "util.h"
 
@@ -73,9 +74,11 @@ struct rp {
     const struct nexo_host *h;
     nexo_ctx *c;
     const char *root;
-    const char *staging;
+    const char *staging;      /* to act on: the host's checked path (core/pdir.h) */
+    const char *staging_real; /* to journal and show: the staging folder's path */
     struct rp_list managed;
     struct rp_list preserve;
+    int rootfd;               /* the site root, opened once */
 };
 
 static void lists(const struct nexo_host *h, nexo_ctx *c, struct rp *r)
@@ -103,13 +106,134 @@ static void rp_init(const struct nexo_host *h, nexo_ctx *c, struct rp *r)
     r->h = h;
     r->c = c;
     r->root = h->info(c, "root");
+    r->rootfd = -1;
     lists(h, c, r);
+}
+
+static int open_root(struct rp *r)
+{
+    r->rootfd = open(r->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (r->rootfd < 0)
+        return r->h->fail(r->c, NEXO_EIO, "%s: cannot open the site root: %s", r->root,
+                          strerror(errno));
+    return 0;
 }
 
 static void rp_free(struct rp *r)
 {
     rp_list_free(&r->managed);
     rp_list_free(&r->preserve);
+    if (r->rootfd > 0)
+        close(r->rootfd);
+    r->rootfd = -1;
+}
+
+/* ---- paths by descriptor (contracts §9) ---- */
+
+/* Where a journaled path is: the descriptor of its folder, reached from
+ * the site root or the staging folder one component at a time and never
+ * through a symbolic link (the site's owner may have put one anywhere in
+ * the site, and in the old trees parked in the staging folder), and its
+ * last name; renames then never leave those trees. */
+struct at {
+    int dfd;
+    const char *name;
+    char *rel;
+};
+
+static void at_close(struct at *a)
+{
+    if (a->dfd >= 0)
+        close(a->dfd);
+    free(a->rel);
+    a->dfd = -1;
+    a->rel = NULL;
+}
+
+static const char *after(const char *path, const char *base)
+{
+    size_t n = base ? strlen(base) : 0;
+    if (n && strncmp(path, base, n) == 0 && path[n] == '/' && path[n + 1])
+        return path + n + 1;
+    return NULL;
+}
+
+/* 0, or -1 with errno and the message set. */
+static int at_get(struct rp *r, const char *path, struct at *a)
+{
+    a->dfd = -1;
+    a->rel = NULL;
+    const char *rel = after(path, r->staging_real);
+    const char *base = r->staging, *shown = r->staging_real;
+    if (!rel) {
+        rel = after(path, r->root);
+        base = r->root;
+        shown = r->root;
+    }
+    if (!rel || !base) {
+        errno = EINVAL;
+        r->h->fail(r->c, NEXO_EINVAL, "%s: %s", path, !rel ? "neither in the site nor in the "
+                   "staging folder" : r->h->errmsg(r->c));
+        return -1;
+    }
+    int bfd = base == r->root && r->rootfd >= 0 ? dup(r->rootfd)
+                                                : open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (base == r->root && r->rootfd < 0 && bfd >= 0)
+        r->rootfd = dup(bfd);
+    if (bfd < 0) {
+        int err = errno;
+        r->h->fail(r->c, NEXO_EIO, "%s: cannot open: %s", shown, strerror(err));
+        errno = err;
+        return -1;
+    }
+    a->rel = nx_xstrdup(rel);
+    char *slash = strrchr(a->rel, '/');
+    nx_err e;
+    if (slash) {
+        *slash = '\0';
+        a->dfd = nx_open_below(bfd, a->rel, shown, &e);
+        a->name = slash + 1;
+    } else {
+        a->dfd = dup(bfd);
+        a->name = a->rel;
+    }
+    int err = errno;
+    close(bfd);
+    if (a->dfd < 0) {
+        if (slash)
+            r->h->fail(r->c, NEXO_EIO, "%s", e.msg);
+        else
+            r->h->fail(r->c, NEXO_EIO, "%s: %s", path, strerror(err));
+        free(a->rel);
+        a->rel = NULL;
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* lstat through at_get; -1 (errno ENOENT when it is not there). */
+static int at_stat(struct rp *r, const char *path, struct stat *st)
+{
+    char keep[NX_ERRLEN];
+    snprintf(keep, sizeof keep, "%s", r->h->errmsg(r->c));
+    struct at a;
+    int rc = at_get(r, path, &a);
+    if (rc == 0) {
+        rc = fstatat(a.dfd, a.name, st, AT_SYMLINK_NOFOLLOW);
+        int err = errno;
+        at_close(&a);
+        errno = err;
+    }
+    if (keep[0])
+        r->h->fail(r->c, NEXO_EIO, "%s", keep); /* a probe leaves the message alone */
+    return rc;
+}
+
+static unsigned long long ino_of(struct rp *r, const char *path)
+{
+    struct stat st;
+    return at_stat(r, path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
 }
 
 /* ---- journal entries ---- */
@@ -152,26 +276,138 @@ static void set_ino(json_t *e, const char *k, unsigned long long ino)
     json_object_set_new(e, k, json_string(buf));
 }
 
-static int exists(const char *path)
+static int exists(struct rp *r, const char *path)
 {
     struct stat st;
-    return lstat(path, &st) == 0;
+    return at_stat(r, path, &st) == 0;
+}
+
+/* rename or exchange by descriptor; errno kept for the caller. */
+static int rename_at(struct rp *r, const char *from, const char *to, unsigned flags)
+{
+    struct at a, b;
+    if (at_get(r, from, &a) != 0)
+        return NEXO_EIO;
+    if (at_get(r, to, &b) != 0) {
+        at_close(&a);
+        return NEXO_EIO;
+    }
+    int rc = renameat2(a.dfd, a.name, b.dfd, b.name, flags);
+    int err = errno;
+    at_close(&a);
+    at_close(&b);
+    errno = err;
+    return rc == 0 ? 0 : -1;
 }
 
 static int move(struct rp *r, const char *from, const char *to)
 {
-    if (rename(from, to) != 0)
+    int rc = rename_at(r, from, to, 0);
+    if (rc < 0)
         return r->h->fail(r->c, NEXO_EIO, "cannot rename %s to %s: %s", from, to,
                           strerror(errno));
-    return 0;
+    return rc;
 }
 
 static int exchange(struct rp *r, const char *a, const char *b)
 {
-    if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0)
+    int rc = rename_at(r, a, b, RENAME_EXCHANGE);
+    if (rc < 0)
         return r->h->fail(r->c, NEXO_EIO, "cannot exchange %s and %s: %s", a, b,
                           strerror(errno));
-    return 0;
+    return rc;
+}
+
+/* Remove a tree by descriptor (nothing there is fine). */
+static int remove_tree(struct rp *r, const char *path)
+{
+    struct at a;
+    if (at_get(r, path, &a) != 0)
+        return errno == ENOENT ? 0 : NEXO_EIO;
+    nx_err err;
+    int rc = nx_rmtree_at(a.dfd, a.name, path, &err) == 0 ? 0
+                                                           : r->h->fail(r->c, NEXO_EIO, "%s",
+                                                                        err.msg);
+    at_close(&a);
+    return rc;
+}
+
+/* The folders of `path` below the site root or the staging folder that do
+ * not exist yet, made one at a time (0755) by descriptor. */
+static int make_dirs_to(struct rp *r, const char *path)
+{
+    const char *rel = after(path, r->staging_real);
+    const char *base = rel ? r->staging : r->root;
+    if (!rel)
+        rel = after(path, r->root);
+    if (!rel || !base)
+        return r->h->fail(r->c, NEXO_EINVAL, "%s: neither in the site nor in the staging "
+                          "folder", path);
+    int fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return r->h->fail(r->c, NEXO_EIO, "%s: cannot open: %s", base, strerror(errno));
+    char *copy = nx_xstrdup(rel), *save = NULL;
+    int rc = 0;
+    for (char *part = strtok_r(copy, "/", &save); part && !rc;
+         part = strtok_r(NULL, "/", &save)) {
+        if (mkdirat(fd, part, 0755) != 0 && errno != EEXIST)
+            rc = r->h->fail(r->c, NEXO_EIO, "%s: cannot make %s: %s", path, part,
+                            strerror(errno));
+        int next = rc ? -1 : nx_openat_dir(fd, part, NULL);
+        if (!rc && next < 0)
+            rc = r->h->fail(r->c, NEXO_EIO, "%s: %s: %s", path, part,
+                            errno == ELOOP || errno == ENOTDIR
+                                ? "a symbolic link or not a folder: refused"
+                                : strerror(errno));
+        close(fd);
+        fd = next;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    return rc;
+}
+
+/* As root on a site owned by another user, what was just put at ROOT/P
+ * (the staged tree, root's while it was staged: docs/security.md) goes to
+ * the site root's owner, deepest first, by descriptor; only when it is
+ * still the tree this step put there (new_ino). */
+static int give_to_owner(struct rp *r, json_t *e)
+{
+    struct stat rs;
+    if (geteuid() != 0 || r->rootfd < 0 || fstat(r->rootfd, &rs) != 0 || rs.st_uid == 0)
+        return 0;
+    struct at a;
+    if (at_get(r, es(e, "root_at"), &a) != 0)
+        return NEXO_EIO;
+    int rc = 0;
+    nx_err err;
+    struct stat st;
+    int fd = openat(a.dfd, a.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0)
+        rc = r->h->fail(r->c, NEXO_EIO, "%s: cannot open: %s", es(e, "root_at"),
+                        strerror(errno));
+    else if ((unsigned long long)st.st_ino != eino(e, "new_ino"))
+        r->h->log(r->c, NEXO_LOG_WARN, "%s is not the tree this step put there: its owner is "
+                  "left as it is", es(e, "root_at"));
+    else if (S_ISDIR(st.st_mode)) {
+        int dfd = nx_openat_dir(a.dfd, a.name, &st);
+        if (dfd < 0 || nx_chown_below(dfd, rs.st_uid, rs.st_gid, es(e, "root_at"), &err) != 0)
+            rc = r->h->fail(r->c, NEXO_EIO, "%s", dfd < 0 ? strerror(errno) : err.msg);
+        else if (fchownat(dfd, "", rs.st_uid, rs.st_gid, AT_EMPTY_PATH) != 0)
+            rc = r->h->fail(r->c, NEXO_EIO, "%s: chown: %s", es(e, "root_at"), strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+    } else if (fchownat(fd, "", rs.st_uid, rs.st_gid, AT_EMPTY_PATH) != 0) {
+        rc = r->h->fail(r->c, NEXO_EIO, "%s: chown: %s", es(e, "root_at"), strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    at_close(&a);
+    if (!rc)
+        r->h->log(r->c, NEXO_LOG_DEBUG, "%s given to uid %u gid %u (the site root's owner)",
+                  es(e, "path"), (unsigned)rs.st_uid, (unsigned)rs.st_gid);
+    return rc;
 }
 
 /* ROOT/dir/.name.nexo-old-<id>: where the fallback parks the old tree. */
@@ -197,15 +433,14 @@ static int keep_one(struct rp *r, size_t i, json_t *e, const char *q, const char
     char *src = nx_path_join(old_tree(e), sub);
     char *dst = nx_path_join(es(e, "root_at"), sub);
     int rc = 0;
-    if (exists(src)) {
+    if (exists(r, src)) {
         json_array_append_new(json_object_get(e, "keep"), json_string(q));
         rc = entry_save(r, i, e);
-        nx_err err;
         char *parent = nx_dirname(dst);
-        if (!rc && nx_rmtree(dst, &err) != 0)
-            rc = r->h->fail(r->c, NEXO_EIO, "%s", err.msg);
-        if (!rc && nx_mkdirs(parent, 0755, &err) != 0)
-            rc = r->h->fail(r->c, NEXO_EIO, "%s", err.msg);
+        if (!rc)
+            rc = remove_tree(r, dst);
+        if (!rc && strcmp(parent, r->root) != 0)
+            rc = make_dirs_to(r, parent);
         if (!rc)
             rc = move(r, src, dst);
         if (!rc)
@@ -240,7 +475,7 @@ static int unkeep(struct rp *r, json_t *e)
             continue;
         char *src = nx_path_join(es(e, "root_at"), sub);
         char *dst = nx_path_join(old_tree(e), sub);
-        int rc = exists(src) && !exists(dst) ? move(r, src, dst) : 0;
+        int rc = exists(r, src) && !exists(r, dst) ? move(r, src, dst) : 0;
         free(src);
         free(dst);
         if (rc)
@@ -278,7 +513,7 @@ static int act_swap(struct rp *r, size_t i, json_t *e)
     int rc = entry_save(r, i, e);
     if (rc)
         return rc;
-    if (renameat2(AT_FDCWD, es(e, "root_at"), AT_FDCWD, es(e, "new_at"), RENAME_EXCHANGE) == 0)
+    if (rename_at(r, es(e, "root_at"), es(e, "new_at"), RENAME_EXCHANGE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return r->h->fail(r->c, NEXO_EIO, "cannot exchange %s and %s: %s", es(e, "root_at"),
@@ -294,7 +529,7 @@ static char *missing_top(struct rp *r, const char *rpath)
 {
     char *top = NULL;
     char *d = nx_dirname(rpath);
-    while (!exists(d) && strlen(d) > strlen(r->root)) {
+    while (!exists(r, d) && strlen(d) > strlen(r->root)) {
         free(top);
         top = d;
         d = nx_dirname(top);
@@ -314,22 +549,31 @@ static int make_parents(struct rp *r, size_t i, json_t *e)
     free(top);
     int rc = entry_save(r, i, e);
     char *parent = nx_dirname(es(e, "root_at"));
-    nx_err err;
-    if (!rc && nx_mkdirs(parent, 0755, &err) != 0)
-        rc = r->h->fail(r->c, NEXO_EIO, "%s", err.msg);
+    if (!rc)
+        rc = make_dirs_to(r, parent);
     free(parent);
     return rc;
 }
 
 /* Undo of make_parents: the folders it made, when empty again. */
-static void remove_made(json_t *e)
+static int rmdir_at(struct rp *r, const char *path)
+{
+    struct at a;
+    if (at_get(r, path, &a) != 0)
+        return -1;
+    int rc = unlinkat(a.dfd, a.name, AT_REMOVEDIR);
+    at_close(&a);
+    return rc;
+}
+
+static void remove_made(struct rp *r, json_t *e)
 {
     const char *made = es(e, "made");
     if (!*made)
         return;
     char *d = nx_dirname(es(e, "root_at"));
     size_t n = strlen(made);
-    while (strncmp(d, made, n) == 0 && (d[n] == '\0' || d[n] == '/') && rmdir(d) == 0) {
+    while (strncmp(d, made, n) == 0 && (d[n] == '\0' || d[n] == '/') && rmdir_at(r, d) == 0) {
         char *up = nx_dirname(d);
         free(d);
         d = up;
@@ -344,6 +588,8 @@ static int act(struct rp *r, size_t i, json_t *e)
     if (strcmp(kind, "swap") == 0) {
         rc = act_swap(r, i, e);
         if (!rc)
+            rc = give_to_owner(r, e);
+        if (!rc)
             rc = keep_preserved(r, i, e);
         return rc;
     }
@@ -352,8 +598,10 @@ static int act(struct rp *r, size_t i, json_t *e)
         rc = make_parents(r, i, e);
     if (rc)
         return rc;
-    if (strcmp(kind, "new") == 0)
-        return move(r, es(e, "new_at"), es(e, "root_at"));
+    if (strcmp(kind, "new") == 0) {
+        rc = move(r, es(e, "new_at"), es(e, "root_at"));
+        return rc ? rc : give_to_owner(r, e);
+    }
     return move(r, es(e, "root_at"), es(e, "old_at"));
 }
 
@@ -361,8 +609,8 @@ static json_t *plan_entry(struct rp *r, size_t i)
 {
     const char *rel = r->managed.v[i];
     char *rpath = nx_path_join(r->root, rel);
-    char *spath = nx_path_join(r->staging, rel);
-    unsigned long long new_ino = rp_ino(spath), old_ino = rp_ino(rpath);
+    char *spath = nx_path_join(r->staging_real, rel);
+    unsigned long long new_ino = ino_of(r, spath), old_ino = ino_of(r, rpath);
     json_t *e = NULL;
     if (new_ino || old_ino) {
         const char *kind = !new_ino ? "drop" : !old_ino ? "new" : "swap";
@@ -372,7 +620,7 @@ static json_t *plan_entry(struct rp *r, size_t i)
         set_ino(e, "old_ino", old_ino);
     }
     if (e && !new_ino) {
-        char *removed = nx_xasprintf("%s/.nexo-removed-%zu", r->staging, i);
+        char *removed = nx_xasprintf("%s/.nexo-removed-%zu", r->staging_real, i);
         json_object_set_new(e, "old_at", json_string(removed));
         free(removed);
     }
@@ -411,13 +659,20 @@ static int r_run(const struct nexo_host *h, nexo_ctx *c)
     struct rp r;
     rp_init(h, c, &r);
     r.staging = h->shared_get(c, NX_SHARED_STAGING);
+    r.staging_real = h->shared_get(c, NX_SHARED_STAGING_PATH);
+    if (!r.staging_real)
+        r.staging_real = r.staging;
     int rc = 0;
     if (!r.root)
         rc = h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    else if (!r.staging && h->shared_get(c, NX_SHARED_STAGING NX_PDIR_SUFFIX))
+        rc = NEXO_EVERIFY; /* the host refused the folder, message set */
     else if (!r.staging)
         rc = h->fail(c, NEXO_EINVAL, "no staging folder: the extract step must run before");
     if (!rc)
-        rc = h->state_set(c, "staging", r.staging);
+        rc = open_root(&r);
+    if (!rc)
+        rc = h->state_set(c, "staging", r.staging_real);
     for (size_t i = 0; !rc && i < r.managed.n; i++) {
         rc = do_path(&r, i);
         if (!rc)
@@ -433,7 +688,7 @@ static int undo_entry(struct rp *r, json_t *e)
 {
     const char *kind = es(e, "kind");
     const char *rpath = es(e, "root_at");
-    unsigned long long cur = rp_ino(rpath);
+    unsigned long long cur = ino_of(r, rpath);
     int have_new = cur && cur == eino(e, "new_ino");
     int rc = have_new ? unkeep(r, e) : 0;
     if (!rc && have_new && strcmp(kind, "swap") == 0)
@@ -441,17 +696,30 @@ static int undo_entry(struct rp *r, json_t *e)
     else if (!rc && have_new)
         rc = move(r, rpath, es(e, "new_at"));
     int old_aside = strcmp(kind, "pair") == 0 || strcmp(kind, "drop") == 0;
-    if (!rc && old_aside && !exists(rpath) && rp_ino(es(e, "old_at")) == eino(e, "old_ino"))
+    if (!rc && old_aside && !exists(r, rpath) && ino_of(r, es(e, "old_at")) == eino(e, "old_ino"))
         rc = move(r, es(e, "old_at"), rpath);
-    if (!rc && strcmp(kind, "new") == 0 && !exists(rpath))
-        remove_made(e);
+    if (!rc && strcmp(kind, "new") == 0 && !exists(r, rpath))
+        remove_made(r, e);
     return rc;
+}
+
+/* undo and commit: the staging folder as run journaled it, reached
+ * through the host's check again (also in a fresh process). */
+static void journaled_staging(struct rp *r)
+{
+    r->staging_real = r->h->state_get(r->c, "staging");
+    r->staging = r->h->shared_get(r->c, NX_SHARED_STAGING);
+    if (!r->staging && !r->h->shared_get(r->c, NX_SHARED_STAGING NX_PDIR_SUFFIX))
+        r->staging = r->staging_real;
+    if (r->root)
+        open_root(r);
 }
 
 static int r_undo(const struct nexo_host *h, nexo_ctx *c)
 {
     struct rp r;
     rp_init(h, c, &r);
+    journaled_staging(&r);
     const char *n = h->state_get(c, "count");
     int rc = 0;
     for (size_t i = n ? strtoul(n, NULL, 10) : 0; !rc && i-- > 0;) {
@@ -468,12 +736,12 @@ static int r_undo(const struct nexo_host *h, nexo_ctx *c)
 
 /* ---- commit ---- */
 
-static const char *leftover(json_t *e)
+static const char *leftover(struct rp *r, json_t *e)
 {
     const char *kind = es(e, "kind");
     if (strcmp(kind, "drop") == 0)
         return es(e, "old_at");
-    if (rp_ino(es(e, "root_at")) != eino(e, "new_ino"))
+    if (ino_of(r, es(e, "root_at")) != eino(e, "new_ino"))
         return NULL; /* the new tree is not in place: keep everything */
     if (strcmp(kind, "swap") == 0)
         return es(e, "new_at");
@@ -483,17 +751,20 @@ static const char *leftover(json_t *e)
 static int r_commit(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *n = h->state_get(c, "count");
+    struct rp r;
+    rp_init(h, c, &r);
+    journaled_staging(&r);
     int rc = 0;
     for (size_t i = 0; !rc && n && i < strtoul(n, NULL, 10); i++) {
         json_t *e = entry_load(h, c, i);
-        const char *old = e ? leftover(e) : NULL;
-        nx_err err;
-        if (old && nx_rmtree(old, &err) != 0)
-            rc = h->fail(c, NEXO_EIO, "%s", err.msg);
-        else if (old)
+        const char *old = e ? leftover(&r, e) : NULL;
+        if (old)
+            rc = remove_tree(&r, old);
+        if (old && !rc)
             h->log(c, NEXO_LOG_DEBUG, "removed the old %s (%s)", es(e, "path"), old);
         json_decref(e);
     }
+    rp_free(&r);
     return rc;
 }
 

@@ -292,9 +292,14 @@ for how in early late; do
     rc=0; "$NX" -c "$CONF" -y core > "$T/out" 2>&1 || rc=$?
     watch_stop
     echo "# 2 ($how): $(grep -c '^swapped' "$T/w.log" || true) swap(s): $(grep -E '^swap' "$T/w.log" | sed 's/ with .*//' | tr '\n' ';'); exit $rc"
-    # the attacker's leftovers (the folders it moved aside, in its own site)
-    # are not the updater's doing
+    # the attacker's leftovers (the folders it moved aside, and the folders
+    # of its own it put in their place, in its own site) are not the
+    # updater's doing, nor its to delete
     rm -rf "$S"/.attacker-*
+    find "$S" -maxdepth 1 -name '.nexo-*' -user 33 -exec rm -rf {} +
+    if [ "$rc" -ne 0 ] && ! grep -Eq 'refused: (it is not the folder this update made|the staging folder just made belongs to uid 33)' "$T/out"; then
+        not_ok "2 ($how): the refusal names the replaced staging folder"; last_lines "$T/out" 25
+    fi
     before=$NX_FAILS
     never_root "2 ($how)"
     judge "2 ($how)" "$rc" "$S" "$CONF" site_same pre || last_lines "$T/out"

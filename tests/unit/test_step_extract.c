@@ -4,6 +4,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
+#include <limits.h>
+#include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -357,7 +359,7 @@ START_TEST(happy_path)
     assert_tree(staging, big);
     struct stat st;
     ck_assert_int_eq(stat(staging, &st), 0);
-    ck_assert_uint_eq(st.st_mode & 07777, 0700);
+    ck_assert_uint_eq(st.st_mode & 07777, 0755); /* readable, writable by us only */
     ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "staging_dir")), staging);
     ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "manifest_file")), copy);
     ck_assert_int_eq(access(copy, R_OK), 0);
@@ -399,8 +401,10 @@ static void assert_owned(const char *dir, uid_t uid, gid_t gid, unsigned *n)
     closedir(d);
 }
 
-/* As root on a site owned by another user: everything staged is that
- * user's, the manifest's modes stay; on a root-owned site: root's. */
+/* As root on a site owned by another user: everything staged stays the
+ * running user's until the replace step puts it in place (the site's
+ * owner can read the release, never change it); the staging folder is
+ * published as a private folder: its path, and its dev:ino. */
 START_TEST(staged_files_belong_to_site_owner)
 {
     if (geteuid() != 0)
@@ -413,23 +417,40 @@ START_TEST(staged_files_belong_to_site_owner)
     ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
     assert_tree(staging, big);
     unsigned n = 0;
-    assert_owned(staging, 12345, 23456, &n);
+    assert_owned(staging, 0, 0, &n);
     ck_assert_uint_ge(n, NTREE + 3); /* + big.txt, bin/, .nexo-release.json */
     struct stat st;
     ck_assert_int_eq(lstat(staging, &st), 0);
-    ck_assert_uint_eq(st.st_uid, 0); /* the private staging folder stays root's */
+    ck_assert_uint_eq(st.st_uid, 0);
+    char id[64];
+    snprintf(id, sizeof id, "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+    ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "staging_dir.private")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "staging_path")), staging);
     ck_assert_int_eq(fh_call(&fh, "undo"), 0);
     ck_assert_int_ne(access(staging, F_OK), 0);
-
-    ck_assert_int_eq(chown(root, 0, 0), 0); /* a root-owned site: nothing chowned */
-    struct fakehost again;
-    host(&again);
-    ck_assert_msg(fh_call(&again, "run") == 0, "%s", again.msg);
-    n = 0;
-    assert_owned(staging, 0, 0, &n);
-    ck_assert_uint_ge(n, NTREE + 3);
+    ck_assert_int_eq(chown(root, 0, 0), 0);
     fh_free(&fh);
-    fh_free(&again);
+    free(big);
+}
+END_TEST
+
+/* A staging folder the site's owner renamed away and replaced is not the
+ * extract step's to remove: undo leaves it (and the renamed one) alone. */
+START_TEST(undo_leaves_a_replaced_staging_folder)
+{
+    char *big = big_text();
+    tree_package("tar.gz", big);
+    struct fakehost fh;
+    host(&fh);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    char aside[PATH_MAX];
+    snprintf(aside, sizeof aside, "%s/.aside", root);
+    ck_assert_int_eq(rename(staging, aside), 0);
+    ck_assert_int_eq(mkdir(staging, 0755), 0);
+    ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+    ck_assert_int_eq(access(staging, F_OK), 0);
+    ck_assert_int_eq(access(aside, F_OK), 0);
+    fh_free(&fh);
     free(big);
 }
 END_TEST
@@ -1047,6 +1068,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, happy_path, 0, 3);
     tcase_add_test(tc, staged_files_belong_to_site_owner);
+    tcase_add_test(tc, undo_leaves_a_replaced_staging_folder);
     tcase_add_test(tc, commit_removes_leftovers);
     tcase_add_test(tc, verify_copy_is_reused);
     tcase_add_test(tc, subdir_and_custom_staging);
