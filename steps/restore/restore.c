@@ -55,6 +55,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@
 #include <unistd.h>
 
 #include "backupstore.h"
+#include "fsat.h"
 #include "offer.h"
 #include "restore.h"
 #include "trust.h"
@@ -265,7 +267,8 @@ struct unpack {
     const struct nexo_host *h;
     nexo_ctx *c;
     const char *archive_path;
-    const char *staging;
+    const char *staging;      /* named in messages */
+    const char *write_base;   /* where entries are written (NULL: staging) */
     const char *preserve;
     struct archive *in;
     struct archive *out;
@@ -314,10 +317,11 @@ static int unpack_entry(struct unpack *u, struct archive_entry *ent)
         free(name);
         return rc;
     }
-    char *dest = nx_path_join(u->staging, name);
+    const char *base = u->write_base ? u->write_base : u->staging;
+    char *dest = nx_path_join(base, name);
     archive_entry_set_pathname(ent, dest);
     if (link) {
-        char *ldest = nx_path_join(u->staging, link);
+        char *ldest = nx_path_join(base, link);
         archive_entry_set_hardlink(ent, ldest);
         free(ldest);
     }
@@ -388,10 +392,47 @@ struct putback {
     const struct nexo_host *h;
     nexo_ctx *c;
     const char *root;
-    const char *staging;
+    const char *staging;   /* a path through the staging folder's descriptor */
+    const char *shown;     /* its path, for messages */
+    int rootfd;
     const char *managed;
     unsigned n;
 };
+
+/* lstat of ROOT/rel without following a link on the way (a link of the
+ * site owner's never leads the put-back outside the site). */
+static int site_lstat(struct putback *p, const char *rel, struct stat *st)
+{
+    char *dir = nx_dirname(rel);
+    nx_err e;
+    int dfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) : nx_open_below(p->rootfd, dir, p->root, &e);
+    free(dir);
+    if (dfd < 0)
+        return -1;
+    int rc = fstatat(dfd, nx_basename(rel), st, AT_SYMLINK_NOFOLLOW);
+    int err = errno;
+    close(dfd);
+    errno = err;
+    return rc;
+}
+
+static int site_rename_in(struct putback *p, const char *src, const char *rel)
+{
+    char *dir = nx_dirname(rel);
+    nx_err e;
+    int dfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) : nx_open_below(p->rootfd, dir, p->root, &e);
+    free(dir);
+    if (dfd < 0)
+        return p->h->fail(p->c, NEXO_EIO, "cannot put %s/%s back: %s", p->root, rel,
+                          errno == ELOOP || errno == ENOTDIR ? e.msg : strerror(errno));
+    int rc = renameat(AT_FDCWD, src, dfd, nx_basename(rel));
+    int err = errno;
+    close(dfd);
+    if (rc != 0)
+        return p->h->fail(p->c, NEXO_EIO, "cannot put %s/%s back: %s", p->root, rel,
+                          strerror(err));
+    return 0;
+}
 
 static int put_back(struct putback *p, const char *rel)
 {
@@ -403,17 +444,17 @@ static int put_back(struct putback *p, const char *rel)
      * and so is a folder above one that the site lacks */
     int above = above_paths(p->managed, rel);
     if (in_paths(p->managed, rel) || lstat(src, &ss) != 0 ||
-        (above && lstat(dst, &ds) != 0)) {
+        (above && site_lstat(p, rel, &ds) != 0)) {
         free(src);
         free(dst);
         return 0;
     }
-    if (!above && lstat(dst, &ds) != 0 && errno == ENOENT) {
+    if (!above && site_lstat(p, rel, &ds) != 0 && errno == ENOENT) {
         char key[32];
         snprintf(key, sizeof key, "put.%u", p->n++);
         rc = p->h->state_set(p->c, key, rel);
-        if (!rc && rename(src, dst) != 0)
-            rc = p->h->fail(p->c, NEXO_EIO, "cannot put %s back: %s", dst, strerror(errno));
+        if (!rc)
+            rc = site_rename_in(p, src, rel);
         if (!rc)
             p->h->log(p->c, NEXO_LOG_INFO, "put back %s (the site no longer had it)", dst);
     } else if (S_ISDIR(ss.st_mode) && S_ISDIR(ds.st_mode)) {
@@ -435,14 +476,18 @@ static int put_back(struct putback *p, const char *rel)
     return rc;
 }
 
-static int put_back_missing(const struct nexo_host *h, nexo_ctx *c, const char *staging)
+static int put_back_missing(const struct nexo_host *h, nexo_ctx *c, const char *staging,
+                            const char *shown)
 {
     const char *managed = managed_list(h, c);
     struct putback p = { .h = h, .c = c, .root = h->info(c, "root"), .staging = staging,
-                         .managed = managed };
+                         .shown = shown, .managed = managed };
+    p.rootfd = open(p.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (p.rootfd < 0)
+        return h->fail(c, NEXO_EIO, "%s: %s", p.root, strerror(errno));
     struct dirent **names = NULL;
     int n = scandir(staging, &names, NULL, alphasort);
-    int rc = n < 0 ? h->fail(c, NEXO_EIO, "%s: %s", staging, strerror(errno)) : 0;
+    int rc = n < 0 ? h->fail(c, NEXO_EIO, "%s: %s", shown, strerror(errno)) : 0;
     for (int i = 0; i < n; i++) {
         const char *d = names[i]->d_name;
         if (!rc && strcmp(d, ".") != 0 && strcmp(d, "..") != 0 && !in_paths(managed, d))
@@ -450,6 +495,7 @@ static int put_back_missing(const struct nexo_host *h, nexo_ctx *c, const char *
         free(names[i]);
     }
     free(names);
+    close(p.rootfd);
     return rc;
 }
 
@@ -497,24 +543,57 @@ static int restore_files(const struct nexo_host *h, nexo_ctx *c, const char *dir
     if (!rc && mkdir(staging, 0700) != 0)
         rc = h->fail(c, NEXO_EIO, "%s: cannot make the staging folder: %s", staging,
                      strerror(errno));
+    /* From here on the folder (in the site root, which its owner may
+     * rename in) is used only through this descriptor: unpacked into with
+     * it as the working folder, read through /proc/self/fd/N, published as
+     * a private folder (core/pdir.h) for replace_files. */
+    int sfd = rc ? -1 : open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    char id[64] = "", via[48] = "";
+    if (!rc && (sfd < 0 || fstat(sfd, &st) != 0))
+        rc = h->fail(c, NEXO_EIO, "%s: cannot open the staging folder: %s", staging,
+                     strerror(errno));
+    else if (!rc && st.st_uid != geteuid())
+        rc = h->fail(c, NEXO_EVERIFY, "%s: refused: the staging folder just made belongs to "
+                     "uid %u (replaced by someone else)", staging, (unsigned)st.st_uid);
+    if (!rc) {
+        nx_pdir_id(&st, id, sizeof id);
+        snprintf(via, sizeof via, "/proc/self/fd/%d", sfd);
+        rc = h->state_set(c, "staging_id", id);
+    }
     if (!rc) {
         const char *file = json_string_value(json_object_get(json_object_get(m, "files"),
                                                              "file"));
         char *archive = nx_path_join(dir, file);
         struct unpack u = { .h = h, .c = c, .archive_path = archive, .staging = staging,
-                            .preserve = preserve_list(h, c) };
+                            .write_base = ".", .preserve = preserve_list(h, c) };
         json_t *st_size = json_object_get(json_object_get(m, "files"), "unpacked_size");
         u.total = json_is_integer(st_size) ? (uint64_t)json_integer_value(st_size) : 0;
         h->log(c, NEXO_LOG_INFO, "unpacking %s into %s", archive, staging);
-        rc = unpack_all(&u);
+        int back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (back < 0 || fchdir(sfd) != 0)
+            rc = h->fail(c, NEXO_EIO, "%s: cannot enter the staging folder: %s", staging,
+                         strerror(errno));
+        if (!rc)
+            rc = unpack_all(&u);
+        if (back >= 0 && fchdir(back) != 0 && !rc)
+            rc = h->fail(c, NEXO_EIO, "cannot return to the working folder: %s",
+                         strerror(errno));
+        if (back >= 0)
+            close(back);
         if (!rc)
             h->log(c, NEXO_LOG_INFO, "%lu entries restored into the staging folder", u.entries);
         free(archive);
     }
     if (!rc)
-        rc = put_back_missing(h, c, staging);
+        rc = put_back_missing(h, c, via, staging);
     if (!rc)
         rc = h->shared_set(c, NX_SHARED_STAGING, staging);
+    if (!rc)
+        rc = h->shared_set(c, NX_SHARED_STAGING NX_PDIR_SUFFIX, id);
+    if (!rc)
+        rc = h->shared_set(c, NX_SHARED_STAGING_PATH, staging);
+    if (sfd >= 0)
+        close(sfd);
     free(staging);
     return rc;
 }
@@ -696,10 +775,18 @@ static int r_run(const struct nexo_host *h, nexo_ctx *c)
 static int remove_staging(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *s = h->state_get(c, "staging");
+    const char *want = h->state_get(c, "staging_id");
     struct stat st;
     nx_err e;
     if (!s || lstat(s, &st) != 0)
         return 0;
+    char have[64];
+    nx_pdir_id(&st, have, sizeof have);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (want && strcmp(have, want) != 0)) {
+        h->log(c, NEXO_LOG_WARN, "%s is not the staging folder this update made (replaced by "
+               "someone else?): left alone", s);
+        return 0;
+    }
     if (nx_rmtree(s, &e) != 0)
         return h->fail(c, NEXO_EIO, "%s", e.msg);
     return 0;
