@@ -908,8 +908,11 @@ static json_t *seen_load(const char *path, nx_err *e)
     struct stat st;
     if (lstat(path, &st) != 0 && errno == ENOENT)
         return json_pack("{s:i, s:{}}", "format", 1, "sources");
-    if (nx_read_file(path, &text, &len, SEEN_MAX, e) != 0)
+    if (nx_read_file(path, &text, &len, SEEN_MAX, e) != 0) {
+        nx_preferr(e, "refused: the record of the newest index seen per source cannot be read "
+                      "(run as the owner of [paths] state)");
         return NULL;
+    }
     json_error_t je;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     free(text);
@@ -922,9 +925,16 @@ static json_t *seen_load(const char *path, nx_err *e)
     return doc;
 }
 
+static int no_write_access(int err)
+{
+    return err == EACCES || err == EPERM || err == EROFS;
+}
+
 /* Refuse an index older than the newest valid one seen from this source;
  * remember a newer one. Serialized with the other checks by a flock on
- * STATE/index-seen.lock. */
+ * STATE/index-seen.lock. A user who may not write the state folder (a
+ * check run by the site owner on a root-installed updater) is still held
+ * to the record; that a newer index could not be recorded is a note. */
 static int replay_check(const nx_config *cfg, nx_check *chk, nx_err *e)
 {
     const char *state = nx_config_get(cfg, "paths", "state");
@@ -938,7 +948,8 @@ static int replay_check(const nx_config *cfg, nx_check *chk, nx_err *e)
                      "remembered", nx_config_file(cfg));
         return -1;
     }
-    if (nx_mkdirs(state, 0700, e) != 0) {
+    struct stat st;
+    if (stat(state, &st) != 0 && nx_mkdirs(state, 0700, e) != 0) {
         nx_preferr(e, "[paths] state");
         return -1;
     }
@@ -947,7 +958,8 @@ static int replay_check(const nx_config *cfg, nx_check *chk, nx_err *e)
     json_t *doc = NULL;
     int rc = -1;
     int lfd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+    int readonly = lfd < 0 && no_write_access(errno);
+    if ((lfd < 0 && !readonly) || (lfd >= 0 && flock(lfd, LOCK_EX) != 0)) {
         nx_seterr(e, "%s: cannot lock: %s", lockpath, strerror(errno));
         goto out;
     }
@@ -969,7 +981,12 @@ static int replay_check(const nx_config *cfg, nx_check *chk, nx_err *e)
                      "old index replayed", chk->source, chk->generated_at, old, path);
         goto out;
     }
-    if (cmp > 0) {
+    if (cmp > 0 && readonly) {
+        char *t = nx_xasprintf("the newest index seen (generated at %s) is not recorded: %s "
+                               "cannot be written by this user", chk->generated_at, state);
+        note(chk->notes, t);
+        free(t);
+    } else if (cmp > 0) {
         char seen[32];
         time_t t = time(NULL);
         struct tm tm;
@@ -982,7 +999,12 @@ static int replay_check(const nx_config *cfg, nx_check *chk, nx_err *e)
         free(dump);
         int w = nx_write_file_atomic(path, text, strlen(text), 0600, e);
         free(text);
-        if (w != 0) {
+        if (w != 0 && access(state, W_OK) != 0 && no_write_access(errno)) {
+            char *why = nx_xasprintf("the newest index seen (generated at %s) is not "
+                                     "recorded: %s", chk->generated_at, e->msg);
+            note(chk->notes, why);
+            free(why);
+        } else if (w != 0) {
             nx_preferr(e, "the newest index seen cannot be remembered");
             goto out;
         }

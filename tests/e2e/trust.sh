@@ -260,6 +260,24 @@ for bad in 'del(.generated_at)' '.generated_at = "2026-02-30T00:00:00Z"' '.gener
 done
 sed -i "s|^url = .*|url = file://$REPO/index.json|" "$CONF"
 
+# A user who may not write [paths] state (the site owner running check on a
+# root-installed updater) is still held to the record, and cannot read a
+# record only root may read: refused, named.
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+    mkdir -p "$T/ro-state" "$T/ro-backups"
+    sed -e "s|^state = .*|state = $T/ro-state|" -e "s|^backups = .*|backups = $T/ro-backups|" "$CONF" > "$T/ro.ini"
+    grep -q '^state = ' "$T/ro.ini" || printf '[paths]\nstate = %s\nbackups = %s\n' "$T/ro-state" "$T/ro-backups" >> "$T/ro.ini"
+    chmod 644 "$T/ro.ini"
+    as_owner() { setpriv --reuid=33 --regid=33 --clear-groups "$@"; }
+    rc=0; as_owner "$NX" -c "$T/ro.ini" check > "$T/out" 2> "$T/err" || rc=$?
+    check "check as a user who may not write the state folder: exit 100 (got $rc: $(tail -n1 "$T/err"))" test "$rc" = 100
+    check "  a note says the index is not recorded" grep -q "is not recorded: $T/ro-state cannot be written by this user" "$T/err"
+    rc=0; "$NX" -c "$T/ro.ini" check > /dev/null 2>&1 || rc=$?
+    rc=0; as_owner "$NX" -c "$T/ro.ini" check > "$T/out" 2> "$T/err" || rc=$?
+    check "  once root recorded it (0600): exit 1, the record named (got $rc)" \
+        bash -c "test $rc = 1 && grep -q 'the record of the newest index seen per source cannot be read.*$T/ro-state/index-seen.json' '$T/err'"
+fi
+
 # ---- The forum vendor's key installs the forum plugin (a SQLite site) -----------
 # Part two has a site with a database: site.sh's demo site in a folder of
 # its own, where the vendor's key may sign the index and core only.
