@@ -185,11 +185,18 @@ if [ "$DRIVER" = sqlite ]; then
         bash -c "test $rc = 3 && grep -q 'custom script scripts/s.sh failed with exit code 7' '$T/err' && grep -q 'about to fail' '$T/err'"
     db_dump > "$T/now.sql"
     check "$DRIVER: a failing custom script: database restored" cmp -s "$T/before-scripts.sql" "$T/now.sql"
-    printf '#!/bin/sh\nsleep 30\n' > "$T/site/scripts/s.sh"
+    # it starts a child of its own that ignores SIGTERM: the whole process
+    # group goes; its environment is the documented one, PATH fixed
+    printf '#!/bin/sh\nenv > "$NEXO_SITE_ROOT/var/script-env"\n(trap "" TERM; sleep 40) &\necho $! > "$NEXO_SITE_ROOT/var/script-child"\nsleep 30\n' > "$T/site/scripts/s.sh"
     t0=$(date +%s)
-    rc=$(run pipeline run "$T/sc.ini" --from 2.1.0 --to 2.2.0)
+    rc=$(NEXO_SECRET_OF_THE_CALLER=x run pipeline run "$T/sc.ini" --from 2.1.0 --to 2.2.0)
     check "$DRIVER: a hanging custom script is killed after script_timeout" \
         bash -c "test $rc = 3 && grep -q 'did not finish within 2 s' '$T/err' && test \$(( \$(date +%s) - $t0 )) -lt 20"
+    child=$(cat "$T/site/var/script-child" 2> /dev/null || echo 0)
+    check "$DRIVER: a hanging custom script: what it started was killed with it (pid $child)" \
+        bash -c "test $child -gt 0 && { ! test -e /proc/$child || grep -q '^State:.*Z' /proc/$child/status; }"
+    check "$DRIVER: a custom script gets a fixed PATH and not the caller's environment" \
+        bash -c "grep -qx 'PATH=/usr/local/bin:/usr/bin:/bin' '$T/site/var/script-env' && ! grep -q NEXO_SECRET_OF_THE_CALLER '$T/site/var/script-env' && grep -qx 'NEXO_DB_DRIVER=sqlite' '$T/site/var/script-env'"
     db_dump > "$T/now.sql"
     check "$DRIVER: a hanging custom script: database restored" cmp -s "$T/before-scripts.sql" "$T/now.sql"
     printf '#!/bin/sh\nexit 0\n' > "$T/site/scripts/s.sh"; chmod 644 "$T/site/scripts/s.sh"
