@@ -436,9 +436,9 @@ int nx_run_insert_steps(nx_run *r, size_t caller, const char *fragment, const ch
         nx_seterr(e, "steps can be inserted only into a running update");
         return -1;
     }
-    if (trusted_base(r, base, e) != 0)
+    if (trusted_base(r, base, e) != 0 || trusted_base(r, fragment, e) != 0)
         return -1;
-    nx_pipeline *frag = nx_pipeline_parse(fragment, e);
+    nx_pipeline *frag = nx_pipeline_parse_verified(fragment, e);
     if (!frag)
         return -1;
     size_t *pos = nx_xcalloc(frag->nsteps, sizeof *pos);

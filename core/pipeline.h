@@ -34,6 +34,11 @@ typedef struct nx_pipeline {
 /* Parse the file: sections in order, [pipeline] keys, module = per step,
  * valid unique instance names. Errors: file:line and what is wrong. */
 nx_pipeline *nx_pipeline_parse(const char *path, nx_err *e);
+/* The same for a fragment inside a verified package, reached through a
+ * private folder the host checked (core/pdir.h): the package's signature,
+ * not the owner of the folders its path names, is what it is trusted by
+ * (the site root, which such a path passes, may be another user's). */
+nx_pipeline *nx_pipeline_parse_verified(const char *path, nx_err *e);
 /* Resolve and load every step module, then check every setting against
  * the module's declared keys and required ones. Fail closed: on any
  * error no module stays loaded. */

@@ -177,4 +177,18 @@ rc=0; "${NXC[@]}" -y plugin forum > "$T/out" 2>&1 || rc=$?
 check "[$DRV] the same package untampered: exit 0, and the constructor did run (the test sees loading)" \
     bash -c "[ $rc -eq 0 ] && [ -s '$T/loaded' ]"
 
+# ---- as root on a site owned by www-data (contracts §9) --------------------------
+# The fragment and the module come from the staging folder in the site
+# root, which belongs to uid 33: they are read through the private folder's
+# checked descriptor, trusted by the package's signature.
+if [ "$(id -u)" = 0 ] && [ "$DRV" = sqlite ]; then
+    forum_rel 1.4.0
+    chown -R 33:33 "$T/site"
+    rc=0; "${NXC[@]}" -y plugin forum > "$T/out" 2>&1 || rc=$?
+    check "[$DRV] a site owned by uid 33, updated as root: forum 1.3.0 -> 1.4.0 with its own step: exit 0 (got $rc)" \
+        bash -c "[ $rc -eq 0 ] && grep -q 'upgraded 1.3.0 -> 1.4.0' '$T/out'"
+    check "[$DRV] ... forum 1.4.0, its files the site owner's" \
+        bash -c "[ \"\$(sed -n \"s/.*'version' => '\\([^']*\\)'.*/\\1/p\" '$T/site/modules/plugins/forum/version.php')\" = 1.4.0 ] && [ -z \"\$(find '$T/site/modules/plugins/forum' ! -uid 33)\" ]"
+fi
+
 nx_finish
