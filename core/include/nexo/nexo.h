@@ -121,7 +121,19 @@ struct nexo_host {
     const char *(*state_get)(nexo_ctx *c, const char *key);
 
     /* The same for values every later step may read (e.g. the download
-     * step publishes "package_file"). */
+     * step publishes "package_file").
+     * Private folders (contracts §9): a folder a step made inside a tree
+     * another user may write (the staging folder in the site root) is
+     * published as KEY = its path together with KEY ".private" =
+     * "<st_dev>:<st_ino>" of the folder, which must be the running user's
+     * and writable by nobody else. shared_get(KEY) then opens the path
+     * with O_NOFOLLOW, checks it is that folder, keeps the descriptor for
+     * the process and returns "/proc/self/fd/N": paths built on it are
+     * resolved from the checked folder whatever happens to its name. A
+     * folder that fails the check gives NULL with the message set, and
+     * the call fails even if the step returns 0. Journal real paths, not
+     * the returned one (a fresh process has other descriptors); messages
+     * and log lines show the folder's path again. */
     int (*shared_set)(nexo_ctx *c, const char *key, const char *value);
     const char *(*shared_get)(nexo_ctx *c, const char *key);
 
