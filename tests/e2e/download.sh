@@ -44,6 +44,8 @@ cp "$CONF" "$T/ca.ini"
 printf '[server]\nca_file = %s\ntimeout = 5\n' "$HTTP_CA" >> "$T/ca.ini"
 cp "$CONF" "$T/short.ini"
 printf '[server]\ntimeout = 2\n' >> "$T/short.ini"
+cp "$CONF" "$T/deadline.ini"
+printf '[server]\ntimeout = 2\ndownload_timeout = 3\n' >> "$T/deadline.ini"
 cp "$CONF" "$T/key.ini"
 printf '[server]\nurl = %s\napi_key = s3cret-key\n' "$HTTP_URL" >> "$T/key.ini"
 
@@ -203,6 +205,20 @@ check "stalled server: exit 1 after about the timeout (got $rc in ${elapsed}s)" 
     bash -c "test $rc = 1 && test $elapsed -le 6"
 check "stalled server: interrupted, resumable" err_has "download interrupted at 500000 of $SIZE bytes"
 check "stalled server: the .part is kept" test -s "$PART"
+
+# 10b. A server that trickles (a byte now and then, never silent for
+#     [server] timeout): [server] download_timeout ends the whole download.
+reset
+die_start trickle --after 200000
+start=$(date +%s)
+dl "$T/deadline.ini" "$DIE_URL"
+elapsed=$(( $(date +%s) - start ))
+die_stop
+check "trickling server: exit 1 after about download_timeout (got $rc in ${elapsed}s)" \
+    bash -c "test $rc = 1 && test $elapsed -ge 3 && test $elapsed -le 8"
+check "trickling server: the message names the setting" \
+    err_has "the whole download took longer than [server] download_timeout = 3 s"
+check "trickling server: the .part is kept for the next attempt" test -s "$PART"
 
 # 11. 404: the message names the URL and the status.
 reset

@@ -10,6 +10,8 @@ Serves FILE at any path, and misbehaves on purpose (--mode):
   ignore-range  always 200 with the whole file, whatever Range asks
   more          sends the file and --extra bytes more (Content-Length says so)
   redirect      answers 302 with Location: --location
+  trickle       sends --after bytes at once, then 1000 bytes every 0.5 s:
+                never silent for long, never done in time
   plain         serves the file properly (Range honoured)
 
 It writes its port to --port-file once it listens, logs one line a request
@@ -32,7 +34,8 @@ def parse_args():
     p.add_argument("--port-file", required=True)
     p.add_argument("--log", required=True)
     p.add_argument("--mode", default="plain",
-                   choices=["die", "stall", "ignore-range", "more", "redirect", "plain"])
+                   choices=["die", "stall", "ignore-range", "more", "redirect", "plain",
+                            "trickle"])
     p.add_argument("--after", type=int, default=1000000)
     p.add_argument("--extra", type=int, default=65536)
     p.add_argument("--stall", type=float, default=60)
@@ -115,6 +118,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 junk = os.urandom(ARGS.extra)
                 self.head_ok(200, len(data) + len(junk))
                 self.send_bytes(data + junk)
+            elif mode == "trickle":
+                self.head_ok(200, len(data))
+                self.send_bytes(data, ARGS.after)
+                pos = ARGS.after
+                while pos < len(data):
+                    time.sleep(0.5)
+                    self.wfile.write(data[pos:pos + 1000])
+                    self.wfile.flush()
+                    pos += 1000
             elif mode == "redirect":
                 self.send_response(302)
                 self.send_header("Location", ARGS.location)
