@@ -147,19 +147,35 @@ END_TEST
 
 START_TEST(local_package)
 {
+    /* A local package is copied into STATE/downloads through one
+     * descriptor; the copy (0600) is what is published, and what is
+     * checked: the original may change afterwards without effect. */
     struct fakehost fh;
     host(&fh, "");
+    json_object_set_new(fh.info, "update_id", json_string("20260101-000000-00000000"));
     json_object_set_new(fh.info, "param.package", json_string(pkg));
     ck_assert_int_eq(fh_call(&fh, "validate"), 0);
-    ck_assert_int_eq(fh_call(&fh, "run"), 0);
-    ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "package_file")), pkg);
+    ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s/state/downloads/plugin-forum-2.0.0-local-"
+             "20260101-000000-00000000.tar.gz", dir);
+    ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "package_file")), copy);
+    ck_assert_str_eq(json_string_value(json_object_get(fh.state, "copy")), copy);
+    ck_assert_str_eq(json_string_value(json_object_get(fh.shared, "package_sha256")), sha);
+    struct stat st;
+    ck_assert_int_eq(stat(copy, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    ck_assert_int_eq((int)st.st_size, PKG_SIZE);
     ck_assert_int_eq(fh_call(&fh, "commit"), 0);
-    ck_assert_int_eq(access(pkg, F_OK), 0); /* never removed */
+    ck_assert_int_ne(access(copy, F_OK), 0);   /* the copy goes with the update */
+    ck_assert_int_eq(access(pkg, F_OK), 0);    /* the original is never removed */
     ck_assert_int_eq(fh_call(&fh, "undo"), 0);
     ck_assert_int_eq(access(pkg, F_OK), 0);
     json_object_set_new(fh.info, "param.size_bytes", json_string("2999"));
     ck_assert_int_eq(fh_call(&fh, "run"), NEXO_EVERIFY);
     ck_assert_ptr_nonnull(strstr(fh.msg, "2999"));
+    ck_assert_int_eq(fh_call(&fh, "undo"), 0);
+    ck_assert_int_ne(access(copy, F_OK), 0);   /* undo removes a copy too */
     fh_free(&fh);
 }
 END_TEST
