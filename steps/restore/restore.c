@@ -399,14 +399,23 @@ struct putback {
     unsigned n;
 };
 
-/* lstat of ROOT/rel without following a link on the way (a link of the
- * site owner's never leads the put-back outside the site). */
-static int site_lstat(struct putback *p, const char *rel, struct stat *st)
+/* The folder of ROOT/rel, opened from the site root's descriptor without
+ * following a link on the way (a link of the site owner's never leads the
+ * put-back outside the site); -1 with errno and e. */
+static int site_parent(struct putback *p, const char *rel, nx_err *e)
 {
     char *dir = nx_dirname(rel);
-    nx_err e;
-    int dfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) : nx_open_below(p->rootfd, dir, p->root, &e);
+    int dfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) : nx_open_below(p->rootfd, dir, p->root, e);
+    if (dfd < 0 && strcmp(dir, ".") == 0)
+        nx_seterr(e, "%s: %s", p->root, strerror(errno));
     free(dir);
+    return dfd;
+}
+
+static int site_lstat(struct putback *p, const char *rel, struct stat *st)
+{
+    nx_err e;
+    int dfd = site_parent(p, rel, &e);
     if (dfd < 0)
         return -1;
     int rc = fstatat(dfd, nx_basename(rel), st, AT_SYMLINK_NOFOLLOW);
@@ -418,13 +427,10 @@ static int site_lstat(struct putback *p, const char *rel, struct stat *st)
 
 static int site_rename_in(struct putback *p, const char *src, const char *rel)
 {
-    char *dir = nx_dirname(rel);
     nx_err e;
-    int dfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) : nx_open_below(p->rootfd, dir, p->root, &e);
-    free(dir);
+    int dfd = site_parent(p, rel, &e);
     if (dfd < 0)
-        return p->h->fail(p->c, NEXO_EIO, "cannot put %s/%s back: %s", p->root, rel,
-                          errno == ELOOP || errno == ENOTDIR ? e.msg : strerror(errno));
+        return p->h->fail(p->c, NEXO_EIO, "cannot put %s/%s back: %s", p->root, rel, e.msg);
     int rc = renameat(AT_FDCWD, src, dfd, nx_basename(rel));
     int err = errno;
     close(dfd);
