@@ -45,6 +45,7 @@ static int h_fail(nexo_ctx *c, int code, const char *fmt, ...)
     vsnprintf(c->msg, sizeof c->msg, fmt, ap);
     va_end(ap);
     nx_pdir_unmask(&c->run->pdirs, c->msg, sizeof c->msg);
+    nx_one_line(c->msg, sizeof c->msg);
     c->has_msg = 1;
     return code;
 }

@@ -11,11 +11,49 @@
 #include <time.h>
 #include <unistd.h>
 
+void nx_one_line(char *msg, size_t size)
+{
+    size_t n = strlen(msg), i = 0;
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0'; /* a library's message ending in a newline */
+    while (i < n && (unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f)
+        i++;
+    if (i == n || size == 0)
+        return;
+    char *out = nx_xmalloc(size);
+    size_t o = 0;
+    for (size_t k = 0; k < n && o + 1 < size; k++) {
+        unsigned char ch = (unsigned char)msg[k];
+        char esc[8];
+        if (ch >= 0x20 && ch != 0x7f) {
+            out[o++] = (char)ch;
+            continue;
+        }
+        if (ch == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (ch == '\r')
+            snprintf(esc, sizeof esc, "\\r");
+        else if (ch == '\t')
+            snprintf(esc, sizeof esc, "\\t");
+        else
+            snprintf(esc, sizeof esc, "\\x%02x", ch);
+        size_t el = strlen(esc);
+        if (o + el + 1 > size)
+            break;
+        memcpy(out + o, esc, el);
+        o += el;
+    }
+    out[o] = '\0';
+    memcpy(msg, out, o + 1);
+    free(out);
+}
+
 void nx_vseterr(nx_err *e, const char *fmt, va_list ap)
 {
     if (!e)
         return;
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    nx_one_line(e->msg, sizeof e->msg);
 }
 
 void nx_seterr(nx_err *e, const char *fmt, ...)
@@ -47,6 +85,7 @@ void nx_preferr(nx_err *e, const char *fmt, ...)
         tot = sizeof e->msg - 1;
     memcpy(e->msg, all, tot);
     e->msg[tot] = '\0';
+    nx_one_line(e->msg, sizeof e->msg);
     free(all);
     free(pre);
 }

@@ -22,6 +22,11 @@ typedef struct nx_err {
 
 void nx_seterr(nx_err *e, const char *fmt, ...) NX_PRINTF(2, 3);
 void nx_vseterr(nx_err *e, const char *fmt, va_list ap);
+/* Make msg (a buffer of size bytes) one line: control characters, such as
+ * a newline inside a name from a package or an index, become \n, \t,
+ * \xNN. Every nx_err message goes through it, so an error is one line and
+ * outside input cannot forge lines of a log. */
+void nx_one_line(char *msg, size_t size);
 /* Prefix an existing message: "prefix: old message". */
 void nx_preferr(nx_err *e, const char *fmt, ...) NX_PRINTF(2, 3);
 

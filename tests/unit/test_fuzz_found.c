@@ -59,6 +59,43 @@ START_TEST(test_api_json_error_one_line)
 }
 END_TEST
 
+/* An index whose relative download_url holds a newline: the error quotes
+ * it, escaped, on one line (found by fuzz_index in the CI smoke run). */
+START_TEST(test_index_url_newline_one_line)
+{
+    size_t len;
+    char *text = slurp(CORPUS "index/crash-url-newline", &len);
+    nx_check *chk = nx_xcalloc(1, sizeof *chk);
+    const char *src = "https://updates.example/nexo/index.json";
+    chk->source = nx_xstrdup(src);
+    chk->mode = "index";
+    chk->notes = json_array();
+    chk->ncomp = 1;
+    chk->comp = nx_xcalloc(1, sizeof *chk->comp);
+    chk->comp[0].name = nx_xstrdup("core");
+    chk->comp[0].installed = nx_xstrdup("1.0.0");
+    nx_err e = { { 0 } };
+    int rc = nx_check_index_doc(chk, text + 1, len - 1, NULL, &e);
+    if (rc != 0) {
+        ck_assert_msg(strncmp(e.msg, src, strlen(src)) == 0, "%s", e.msg);
+        ck_assert_msg(!strchr(e.msg, '\n'), "more than one line: %s", e.msg);
+    }
+    nx_check_free(chk);
+    free(text);
+}
+END_TEST
+
+/* Every nx_err message is one line, whatever a name in it holds. */
+START_TEST(test_error_messages_one_line)
+{
+    nx_err e = { { 0 } };
+    nx_seterr(&e, "download_url '%s': bad", "core/\nnexo\t\x01.zip");
+    ck_assert_str_eq(e.msg, "download_url 'core/\\nnexo\\t\\x01.zip': bad");
+    nx_preferr(&e, "%s", "in\rdex");
+    ck_assert_str_eq(e.msg, "in\\rdex: download_url 'core/\\nnexo\\t\\x01.zip': bad");
+}
+END_TEST
+
 /* auto.json: an interrupted attempt with journals_before INT64_MAX stays
  * blocked (it was journals_before + 1: signed overflow, and unblocked). */
 START_TEST(test_auto_journals_before_max)
@@ -138,6 +175,8 @@ static Suite *found_suite(void)
     TCase *tc = tcase_create("documents");
     tcase_add_test(tc, test_manifest_json_error_one_line);
     tcase_add_test(tc, test_api_json_error_one_line);
+    tcase_add_test(tc, test_index_url_newline_one_line);
+    tcase_add_test(tc, test_error_messages_one_line);
     tcase_add_test(tc, test_sched_command_not_string);
     tcase_add_test(tc, test_extract_error_one_line);
     suite_add_tcase(s, tc);

@@ -353,7 +353,9 @@ START_TEST(test_resolve_invalid)
         char *p = nx_module_resolve("/m", NX_STEP, bad[i], &e);
         ck_assert_msg(p == NULL, "'%s' resolved to %s", bad[i], p);
         ck_assert_msg(strstr(e.msg, "invalid step module name") != NULL, "'%s'", e.msg);
-        char *q = nx_xasprintf("'%s'", bad[i]);
+        /* the name as given; a control character in it shown escaped
+         * (nx_one_line: an error is one line) */
+        char *q = nx_xasprintf("'%s'", strcmp(bad[i], "x\n") == 0 ? "x\\n" : bad[i]);
         ck_assert_msg(strstr(e.msg, q) != NULL, "'%s' lacks %s", e.msg, q);
         free(q);
     }
