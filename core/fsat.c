@@ -51,30 +51,30 @@ int nx_open_dir_path(const char *path, nx_err *e)
 {
     if (!path || !*path)
         return fail(e, EINVAL, "cannot open a folder with an empty path");
-    /* todo: what is left to resolve, from todo + pos on; after a link, its
+    /* rest: what is left to resolve, from rest + pos on; after a link, its
      * target followed by the rest. */
-    char *todo = nx_xstrdup(path);
+    char *rest = nx_xstrdup(path);
     size_t pos = 0;
     int links = 0;
-    int fd = open(todo[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(rest[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        free(todo);
+        free(rest);
         return fail(e, err, "%s: cannot open: %s", path, strerror(err));
     }
     int rc = 0;
     while (rc == 0) {
-        while (todo[pos] == '/')
+        while (rest[pos] == '/')
             pos++;
-        if (!todo[pos])
+        if (!rest[pos])
             break;
-        size_t n = strcspn(todo + pos, "/");
+        size_t n = strcspn(rest + pos, "/");
         char name[NAME_MAX + 1];
         if (n > NAME_MAX) {
             rc = fail(e, ENAMETOOLONG, "%s: a name is too long", path);
             break;
         }
-        memcpy(name, todo + pos, n);
+        memcpy(name, rest + pos, n);
         name[n] = '\0';
         if (strcmp(name, ".") == 0) {
             pos += n;
@@ -83,7 +83,7 @@ int nx_open_dir_path(const char *path, nx_err *e)
         struct stat st;
         if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             int err = errno;
-            rc = fail(e, err, "%s: %.*s: %s", path, (int)(pos + n), todo, strerror(err));
+            rc = fail(e, err, "%s: %.*s: %s", path, (int)(pos + n), rest, strerror(err));
             break;
         }
         if (S_ISLNK(st.st_mode)) {
@@ -95,7 +95,7 @@ int nx_open_dir_path(const char *path, nx_err *e)
             if (fstat(fd, &dst) != 0 || !link_trusted(&dst, &st)) {
                 rc = fail(e, EPERM, "%s: refused: %.*s is a symbolic link in a folder that "
                           "uid %u owns or others may write (mode %04o): it is not followed",
-                          path, (int)(pos + n), todo, (unsigned)dst.st_uid,
+                          path, (int)(pos + n), rest, (unsigned)dst.st_uid,
                           (unsigned)(dst.st_mode & 07777));
                 break;
             }
@@ -104,27 +104,27 @@ int nx_open_dir_path(const char *path, nx_err *e)
             if (tl <= 0) {
                 int err = tl < 0 ? errno : ENOENT;
                 rc = fail(e, err, "%s: cannot read the link %.*s: %s", path, (int)(pos + n),
-                          todo, strerror(err));
+                          rest, strerror(err));
                 break;
             }
             target[tl] = '\0';
-            char *next = nx_xasprintf("%s/%s", target, todo + pos + n);
-            free(todo);
-            todo = next;
+            char *next = nx_xasprintf("%s/%s", target, rest + pos + n);
+            free(rest);
+            rest = next;
             pos = 0;
-            if (todo[0] == '/') {
+            if (rest[0] == '/') {
                 close(fd);
                 fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0) {
                     int err = errno;
-                    free(todo);
+                    free(rest);
                     return fail(e, err, "%s: cannot open /: %s", path, strerror(err));
                 }
             }
             continue;
         }
         if (!S_ISDIR(st.st_mode)) {
-            rc = fail(e, ENOTDIR, "%s: %.*s is not a folder", path, (int)(pos + n), todo);
+            rc = fail(e, ENOTDIR, "%s: %.*s is not a folder", path, (int)(pos + n), rest);
             break;
         }
         int next = openat(fd, name, DIR_PATH);
@@ -132,7 +132,7 @@ int nx_open_dir_path(const char *path, nx_err *e)
             continue; /* replaced between fstatat and openat: look again */
         if (next < 0) {
             int err = errno;
-            rc = fail(e, err, "%s: cannot open %.*s: %s", path, (int)(pos + n), todo,
+            rc = fail(e, err, "%s: cannot open %.*s: %s", path, (int)(pos + n), rest,
                       strerror(err));
             break;
         }
@@ -140,7 +140,7 @@ int nx_open_dir_path(const char *path, nx_err *e)
         fd = next;
         pos += n;
     }
-    free(todo);
+    free(rest);
     if (rc != 0) {
         close_keep_errno(fd);
         return -1;

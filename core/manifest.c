@@ -89,7 +89,7 @@ int nx_manifest_path_ok(const char *path)
     return path_problem(path) == NULL;
 }
 
-static int slug_ok(const char *s)
+int nx_slug_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > SLUG_MAX)
@@ -108,7 +108,7 @@ static int component_ok(const char *s)
 {
     if (strcmp(s, "core") == 0)
         return 1;
-    return strncmp(s, "plugin:", 7) == 0 && slug_ok(s + 7);
+    return strncmp(s, "plugin:", 7) == 0 && nx_slug_ok(s + 7);
 }
 
 static int date_ok(const char *s)
@@ -209,7 +209,7 @@ static int check_ranges(const char *name, const char *what, const json_t *obj, i
     json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         char buf[400];
-        if (keys_are_slugs && !slug_ok(k)) {
+        if (keys_are_slugs && !nx_slug_ok(k)) {
             nx_seterr(e, "%s: \"%s\": \"%s\" is not a plugin slug", name, what,
                       show(k, buf, sizeof buf));
             return -1;

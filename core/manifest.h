@@ -79,4 +79,8 @@ const nx_entry *nx_manifest_find(const nx_manifest *m, const char *path);
 /* Is a relative path acceptable (the rules above)? */
 int nx_manifest_path_ok(const char *path);
 
+/* A plugin's slug (docs/releases.md): 1-64 of a-z 0-9 _ -, starting with a
+ * letter or digit. The one rule, for manifests and key scopes alike. */
+int nx_slug_ok(const char *s);
+
 #endif

@@ -1,6 +1,7 @@
 /* SHA-256, Ed25519 keys and detached signatures, trusted keys (OpenSSL 3
  * EVP APIs only). See trust.h. */
 #include "trust.h"
+#include "manifest.h"
 #include "secpath.h"
 
 #include <ctype.h>
@@ -24,7 +25,6 @@
 #define SIG_B64_LEN 88             /* base64 of 64 bytes, with "==" */
 #define KEY_ID_LEN 16
 #define SCOPE_FILE_MAX (64 * 1024)
-#define SCOPE_SLUG_MAX 64          /* as manifest.c's SLUG_MAX */
 #define KEYRING_WHAT "[server] trusted_keys"
 
 struct nx_sha256 {
@@ -541,19 +541,6 @@ int nx_sign_file_to_sig(const nx_key *k, const char *path, nx_err *e)
 
 /* ---- scopes --------------------------------------------------------------- */
 
-static int slug_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > SCOPE_SLUG_MAX)
-        return 0;
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 int nx_scope_pattern_ok(const char *p)
 {
@@ -561,7 +548,7 @@ int nx_scope_pattern_ok(const char *p)
         return 0;
     if (strcmp(p, "index") == 0 || strcmp(p, "core") == 0 || strcmp(p, "plugin:*") == 0)
         return 1;
-    return strncmp(p, "plugin:", 7) == 0 && slug_ok(p + 7, strlen(p + 7));
+    return strncmp(p, "plugin:", 7) == 0 && nx_slug_ok(p + 7);
 }
 
 int nx_scope_what_ok(const char *what)
