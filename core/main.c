@@ -3,6 +3,7 @@
 #include "update_check.h"
 #include "buildconf.h"
 #include "defaults.h"
+#include "jsonout.h"
 #include "secpath.h"
 
 #include <signal.h>
@@ -468,11 +469,8 @@ static const struct cmd *find_cmd(const char *name)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-    /* A closed stdout/stderr pipe (| head) must not kill an update half-way:
-     * writes then fail with EPIPE and the update goes on. */
-    signal(SIGPIPE, SIG_IGN);
     struct cli c = { .out = { .verbosity = 1, .tty = isatty(STDERR_FILENO) } };
     int help = 0, version = 0, code;
     char **rest = nx_xcalloc((size_t)argc + 1, sizeof *rest);
@@ -531,4 +529,17 @@ int main(int argc, char **argv)
     nx_config_free(c.cfg);
     free(rest);
     return code;
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed stdout/stderr pipe (| head) must not kill an update half-way:
+     * writes then fail with EPIPE and the update goes on. */
+    signal(SIGPIPE, SIG_IGN);
+    if (!nx_jsonout_wanted(argc, argv))
+        return run(argc, argv);
+    /* --json: one document on stdout, also for a usage or config error */
+    nx_jsonout j;
+    nx_jsonout_begin(&j, "nexo-update");
+    return nx_jsonout_end(&j, run(argc, argv));
 }

@@ -1,6 +1,7 @@
 /* nexo-release: entry point, command table and option parsing. */
 #include "release.h"
 #include "buildconf.h"
+#include "jsonout.h"
 
 #include <locale.h>
 #include <stdio.h>
@@ -335,5 +336,10 @@ int main(int argc, char **argv)
      * locale's character set. */
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
         setlocale(LC_CTYPE, "");
-    return run(argc, argv);
+    if (!nx_jsonout_wanted(argc, argv))
+        return run(argc, argv);
+    /* --json: one document on stdout, also for a usage error */
+    nx_jsonout j;
+    nx_jsonout_begin(&j, "nexo-release");
+    return nx_jsonout_end(&j, run(argc, argv));
 }
