@@ -662,6 +662,7 @@ static int release_parse(json_t *o, const char *vkey, const char *base, const ch
         return -1;
     }
     r->version = opt_str(o, vkey);
+    r->channel = nx_version_channel(r->version); /* parsed by release_fields */
     r->sha256 = opt_str(json_object_get(o, "checksum"), "sha256");
     for (char *p = r->sha256; *p; p++)
         *p = (char)tolower((unsigned char)*p);
@@ -1146,6 +1147,11 @@ int nx_release_newer(const nx_component *c, const nx_release *r)
     return cmp == -2 ? -1 : cmp > 0;
 }
 
+int nx_release_offerable(const nx_component *c, const nx_release *r)
+{
+    return r->admitted && nx_release_newer(c, r) == 1 && json_array_size(r->unmet) == 0;
+}
+
 static int choose(struct env *env, nx_check *chk, nx_err *e)
 {
     size_t nsite;
@@ -1157,9 +1163,9 @@ static int choose(struct env *env, nx_check *chk, nx_err *e)
             qsort(c->rel, c->nrel, sizeof *c->rel, cmp_newest_first);
         for (size_t k = 0; k < c->nrel && rc == 0; k++) {
             nx_release *r = &c->rel[k];
+            r->admitted = nx_channel_admits(chk->channel, r->channel);
             rc = eval_release(env, chk->notes, site, nsite, c, r, e);
-            if (rc == 0 && !c->offer && nx_release_newer(c, r) == 1 &&
-                json_array_size(r->unmet) == 0)
+            if (rc == 0 && !c->offer && nx_release_offerable(c, r))
                 c->offer = r;
         }
     }
@@ -1236,6 +1242,7 @@ void nx_check_free(nx_check *c)
     free(c->key_id);
     free(c->generated_at);
     free(c->expires);
+    free(c->channel);
     json_decref(c->notes);
     free(c);
 }
@@ -1302,6 +1309,8 @@ nx_check *nx_check_run_force(const nx_out *out, const nx_config *cfg, const char
     nx_check *chk = nx_xcalloc(1, sizeof *chk);
     chk->notes = json_array();
     chk->force = force;
+    const char *channel = nx_config_get(cfg, "server", "channel");
+    chk->channel = nx_xstrdup(channel ? channel : "stable");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         nx_seterr(e, "%s: cannot initialize libcurl", url);
         nx_check_free(chk);

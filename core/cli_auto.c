@@ -294,7 +294,7 @@ static const nx_release *pick(const struct cli *c, const nx_component *k, const 
     int said = 0;
     for (size_t i = 0; i < k->nrel; i++) {
         const nx_release *r = &k->rel[i];
-        if (nx_release_newer(k, r) != 1 || json_array_size(r->unmet))
+        if (!nx_release_offerable(k, r))
             continue;
         if (in_policy(policy, k->installed, r->version))
             return r;

@@ -71,13 +71,14 @@ static void human_size(uint64_t n, char *buf, size_t len)
         snprintf(buf, len, "%.1f %s (%llu bytes)", v, u[i], (unsigned long long)n);
 }
 
-/* Newer releases the site cannot take, newer than the offer: why not. */
+/* Newer releases of the site's channel it cannot take, newer than the
+ * offer: why not. */
 static void hint_unmet(const struct cli *c, const nx_component *k)
 {
     for (size_t i = 0; i < k->nrel && &k->rel[i] != k->offer; i++) {
         const nx_release *r = &k->rel[i];
         char why[2048];
-        if (nx_release_newer(k, r) == 1 && json_array_size(r->unmet))
+        if (r->admitted && nx_release_newer(k, r) == 1 && json_array_size(r->unmet))
             nx_log(&c->out, NEXO_LOG_INFO, NULL, "%s %s is not offered: %s", k->name,
                    r->version, unmet_text(r, why, sizeof why));
     }
@@ -94,12 +95,13 @@ static json_t *update_json(const nx_component *k, const nx_release *r)
                      "download_url", r->url);
 }
 
-/* Newer releases above the offer that are not offered, and why. */
+/* Newer releases of the site's channel above the offer that are not
+ * offered, and why. */
 static void not_offered_json(const nx_component *k, json_t *arr)
 {
     for (size_t i = 0; i < k->nrel && &k->rel[i] != k->offer; i++) {
         const nx_release *r = &k->rel[i];
-        if (nx_release_newer(k, r) == 1 && json_array_size(r->unmet))
+        if (r->admitted && nx_release_newer(k, r) == 1 && json_array_size(r->unmet))
             json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:O, s:O}", "component",
                                                  k->name, "installed", k->installed,
                                                  "version", r->version, "unmet", r->unmet,
@@ -172,9 +174,10 @@ int cmd_check(struct cli *c, int argc, char **argv)
 
 static json_t *release_json(const nx_component *k, const nx_release *r)
 {
-    json_t *o = json_pack("{s:s, s:I, s:s?, s:s?, s:b, s:b, s:s, s:s, s:s, s:O, s:O?, s:O, "
-                          "s:O, s:b}",
-                          "version", r->version, "size_bytes", (json_int_t)r->size,
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:b, s:b, s:s, s:s, s:s, s:O, s:O?, "
+                          "s:O, s:O, s:b}",
+                          "version", r->version, "channel", r->channel, "size_bytes",
+                          (json_int_t)r->size,
                           "release_date", r->release_date, "changelog", r->changelog,
                           "is_security_update", r->security, "is_critical", r->critical,
                           "download_url", r->url, "sha256", r->sha256, "signature",
@@ -240,12 +243,16 @@ static void print_requires(const nx_release *r)
         printf("    not met:   %s\n", json_string_value(u));
 }
 
-static void print_release(const nx_component *k, const nx_release *r, int changelog_max)
+static void print_release(const nx_check *chk, const nx_component *k, const nx_release *r,
+                          int changelog_max)
 {
     char size[64];
     human_size(r->size, size, sizeof size);
     if (r == k->offer)
         printf("  %s  offered%s\n", r->version, flags(r));
+    else if (!r->admitted)
+        printf("  %s  not offered: channel %s ([server] channel = %s)%s\n", r->version,
+               r->channel, chk->channel, flags(r));
     else if (r->nenv)
         printf("  %s  not offered: requirements not met%s\n", r->version, flags(r));
     else if (json_array_size(r->unmet))
@@ -253,6 +260,7 @@ static void print_release(const nx_component *k, const nx_release *r, int change
     else
         printf("  %s  not offered: superseded by %s%s\n", r->version,
                k->offer ? k->offer->version : "?", flags(r));
+    printf("    channel:   %s\n", r->channel);
     printf("    size:      %s\n", size);
     printf("    released:  %s\n", r->release_date ? r->release_date : "(not given)");
     printf("    sha256:    %s\n", r->sha256);
@@ -278,7 +286,7 @@ static void list_text(const nx_check *chk)
         for (size_t r = 0; r < k->nrel; r++) {
             if (nx_release_newer(k, &k->rel[r]) != 1)
                 continue;
-            print_release(k, &k->rel[r], 0);
+            print_release(chk, k, &k->rel[r], 0);
             shown++;
         }
         if (!shown)
@@ -299,8 +307,9 @@ int cmd_list(struct cli *c, int argc, char **argv)
         json_t *comps = json_array();
         for (size_t i = 0; i < chk->ncomp; i++)
             json_array_append_new(comps, component_json(&chk->comp[i]));
-        cli_print_json(json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:O}", "source",
-                                 chk->source, "mode", chk->mode, "key_id", chk->key_id,
+        cli_print_json(json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:O}", "source",
+                                 chk->source, "mode", chk->mode, "channel", chk->channel,
+                                 "key_id", chk->key_id,
                                  "generated_at", chk->generated_at, "expires", chk->expires,
                                  "components", comps, "notes", chk->notes));
     } else

@@ -46,6 +46,8 @@ static const struct key KEYS[] = {
     /* seconds a whole download may take (timeout bounds connecting and
      * each stall); 0: no overall deadline */
     { "server", "download_timeout", K_INT, "3600", NULL, 0 },
+    /* contracts §11: the pre-releases offered (docs/admin-guide.md "Channels") */
+    { "server", "channel", K_CHOICE, "stable", "stable|rc|beta|alpha", 0 },
     /* defaults of [paths] come from nx_defaults (the install prefix) */
     { "paths", "state", K_PATH, NULL, NULL, 0 },
     { "paths", "backups", K_PATH, NULL, NULL, 0 },
@@ -65,6 +67,11 @@ static const struct key KEYS[] = {
     { "auto", "window", K_WINDOW, NULL, NULL, 0 },
     /* contracts §9: plugins whose packages may bring native step modules */
     { "plugins", "native_steps", K_LIST, "", NULL, 0 },
+    /* the PHP the site runs: a release's requires.php and php_extensions are
+     * checked with it (docs/admin-guide.md "PHP"); check = off updates
+     * without checking them, with a warning */
+    { "php", "binary", K_STR, "php", NULL, 0 },
+    { "php", "check", K_CHOICE, "on", "on|off", 0 },
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

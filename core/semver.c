@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Room for a quoted, escaped and possibly shortened input in a message. */
 #define QBUF 256
@@ -796,4 +797,48 @@ int nx_range_match_str(const char *range, const char *version, nx_err *e)
     nx_semver_free(&v);
     nx_range_free(r);
     return m;
+}
+
+/* ---- channels ------------------------------------------------------------ */
+
+static int channel_rank(const char *ch)
+{
+    static const char *const order[] = { "stable", "rc", "beta", "alpha" };
+    for (int i = 0; ch && i < 4; i++)
+        if (strcmp(ch, order[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *nx_semver_channel(const nx_semver *v)
+{
+    if (!v->pre || !*v->pre)
+        return "stable";
+    size_t n = strcspn(v->pre, ".");
+    while (n > 0 && v->pre[n - 1] >= '0' && v->pre[n - 1] <= '9')
+        n--;
+    if (n == 2 && strncasecmp(v->pre, "rc", 2) == 0)
+        return "rc";
+    if (n == 4 && strncasecmp(v->pre, "beta", 4) == 0)
+        return "beta";
+    return "alpha"; /* "alpha" and every tag that is none of these */
+}
+
+const char *nx_version_channel(const char *version)
+{
+    nx_semver v;
+    nx_err e;
+    if (!version || nx_semver_parse(version, &v, &e) != 0)
+        return NULL;
+    const char *ch = nx_semver_channel(&v);
+    nx_semver_free(&v);
+    return ch;
+}
+
+int nx_channel_admits(const char *site, const char *channel)
+{
+    int s = channel_rank(site ? site : "stable"), c = channel_rank(channel);
+    if (s < 0)
+        s = 0;
+    return c >= 0 && c <= s;
 }

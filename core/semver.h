@@ -29,6 +29,22 @@ int nx_version_code(const nx_semver *v, uint64_t *code, nx_err *e);
 /* "1.2.3-rc.1+b5" back to text; malloc'ed. */
 char *nx_semver_str(const nx_semver *v);
 
+/* Channels (contracts §11, docs/releases.md "Channels"). A version's
+ * channel comes from the first identifier of its pre-release tag, letters
+ * compared without case and trailing digits ignored ("rc.1", "RC2" -> rc;
+ * "beta", "beta.2" -> beta; "alpha" -> alpha); no tag is stable; any
+ * other tag ("dev.3", "preview", "snapshot") is alpha: the least stable,
+ * so only sites that take every pre-release get it. */
+#define NX_CHANNELS "stable|rc|beta|alpha"
+const char *nx_semver_channel(const nx_semver *v);
+/* The channel of a version string; NULL when it does not parse. */
+const char *nx_version_channel(const char *version);
+/* 1 when a site on `site` ([server] channel; NULL is stable) is offered
+ * releases of `channel`: stable admits stable; rc admits rc too; beta
+ * admits beta and rc; alpha admits every pre-release. 0 otherwise (an
+ * unknown name admits nothing but stable). */
+int nx_channel_admits(const char *site, const char *channel);
+
 /* A range: OR ("||") of AND-sets (space separated) of comparators.
  * Accepted: "*", "", ">=1.2.0", ">1.2", "<2.0.0", "<=2", "=1.2.3",
  * "1.2.3" (a bare version in a requirement means "at least", as in the

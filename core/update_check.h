@@ -46,6 +46,10 @@ typedef struct nx_release {
     size_t nenv;
     json_t *conflicts;    /* array of objects (compat.h): the release's conflicts
                              with the installed core and plugins, forced or not */
+    const char *channel;  /* "stable" | "rc" | "beta" | "alpha" (semver.h) */
+    int admitted;         /* the site's [server] channel admits it */
+    int php_unchecked;    /* requires php or php_extensions, and [php] binary
+                             could not be run ([php] check = on): in unmet */
 } nx_release;
 
 typedef struct nx_component {
@@ -59,9 +63,8 @@ typedef struct nx_component {
     int asked;            /* the source was asked about it */
     nx_release *rel;      /* the source's releases of it, newest first */
     size_t nrel;
-    const nx_release *offer; /* newest newer than installed with every
-                                requirement met and no conflict (forced: no
-                                environment requirement unmet); NULL when none */
+    const nx_release *offer; /* newest offerable release (nx_release_offerable);
+                                NULL when none */
 } nx_component;
 
 typedef struct nx_check {
@@ -73,6 +76,7 @@ typedef struct nx_check {
     size_t ncomp;
     json_t *notes;        /* array of strings: what could not be evaluated */
     int force;            /* conflicts do not keep a release from the offer */
+    char *channel;        /* [server] channel: the pre-releases offered */
 } nx_check;
 
 /* Ask the source configured in cfg. `only`: NULL for core and every
@@ -94,6 +98,12 @@ const nx_component *nx_check_find(const nx_check *c, const char *name);
 const nx_release *nx_component_release(const nx_component *c, const char *version);
 /* 1 when a is newer than the installed version, 0 not, -1 unparsable. */
 int nx_release_newer(const nx_component *c, const nx_release *r);
+/* 1 when r may be offered without --to: newer than the installed version,
+ * every requirement met, no conflict (forced: no environment requirement
+ * unmet), and of a channel the site's [server] channel admits. The one
+ * rule behind the offer of check, list, core, plugin, all and
+ * check --apply-auto. */
+int nx_release_offerable(const nx_component *c, const nx_release *r);
 /* The installed plugins that have an offer, in dependency order (a
  * plugin after the plugins it depends on: the offered release's
  * dependencies, else its installed version.php's); *slugs is a malloc'ed

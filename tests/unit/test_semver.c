@@ -628,6 +628,33 @@ START_TEST(test_range_match_str_errors)
 }
 END_TEST
 
+START_TEST(test_channels)
+{
+    static const struct { const char *v, *ch; } cases[] = {
+        { "1.8.0", "stable" }, { "1.9.0-rc.1", "rc" }, { "1.9.0-RC2", "rc" },
+        { "1.9.0-rc", "rc" }, { "2.0.0-beta.2", "beta" }, { "2.0.0-beta", "beta" },
+        { "2.0.0-alpha", "alpha" }, { "2.0.0-alpha.1+b7", "alpha" },
+        { "2.2.0-dev.3", "alpha" }, { "2.2.0-preview", "alpha" }, { "2.2.0-rcx", "alpha" },
+        { "2.2.0-0.3", "alpha" }, { "1.0.0+build.5", "stable" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        ck_assert_msg(strcmp(nx_version_channel(cases[i].v), cases[i].ch) == 0, "%s: %s, not %s",
+                      cases[i].v, nx_version_channel(cases[i].v), cases[i].ch);
+    ck_assert_ptr_null(nx_version_channel("1.2"));
+    /* site channel x release channel */
+    static const char *const ch[] = { "stable", "rc", "beta", "alpha" };
+    static const int admits[4][4] = { { 1, 0, 0, 0 }, { 1, 1, 0, 0 }, { 1, 1, 1, 0 },
+                                      { 1, 1, 1, 1 } };
+    for (int s = 0; s < 4; s++)
+        for (int r = 0; r < 4; r++)
+            ck_assert_msg(nx_channel_admits(ch[s], ch[r]) == admits[s][r], "site %s, release %s",
+                          ch[s], ch[r]);
+    ck_assert_int_eq(nx_channel_admits(NULL, "stable"), 1);
+    ck_assert_int_eq(nx_channel_admits(NULL, "rc"), 0);
+    ck_assert_int_eq(nx_channel_admits("nightly", "rc"), 0);
+}
+END_TEST
+
 static Suite *semver_suite(void)
 {
     Suite *s = suite_create("semver");
@@ -658,6 +685,7 @@ static Suite *semver_suite(void)
     tcase_add_test(tc, test_range_object);
     tcase_add_test(tc, test_range_invalid);
     tcase_add_test(tc, test_range_match_str_errors);
+    tcase_add_test(tc, test_channels);
     suite_add_tcase(s, tc);
     return s;
 }
