@@ -1,10 +1,15 @@
 #include "journal.h"
 
+#include "fsat.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct nx_journal {
@@ -80,6 +85,65 @@ static nx_journal *journal_new(const char *state_dir, int fd, const char *id)
     return j;
 }
 
+/* The name a journal is written under until its begin record is on disk
+ * (followed by the writer's pid). Only the holder of the state lock
+ * creates journals, so any such name found by the next creator is a
+ * leftover of a creation that was killed (or, after link(), a second name
+ * of a live journal): it is removed. */
+#define NEW_PREFIX "current.jnl.new-"
+
+static void sweep_new(int dfd)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, NEW_PREFIX, strlen(NEW_PREFIX)) == 0)
+            unlinkat(dfd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Give the file `from` the name `to` in dfd, never replacing what is
+ * there (EEXIST): link() and unlink(), or renameat2(RENAME_NOREPLACE) on
+ * a file system without hard links. The old name may stay when only its
+ * unlink failed (the new name is in place: success). */
+static int place_noreplace(int dfd, const char *from, const char *to)
+{
+    if (linkat(dfd, from, dfd, to, 0) == 0) {
+        unlinkat(dfd, from, 0);
+        return 0;
+    }
+    if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS && errno != EMLINK)
+        return -1;
+    return renameat2(dfd, from, dfd, to, RENAME_NOREPLACE);
+}
+
+/* dfd is an O_PATH descriptor (nx_open_dir_path): fsync through a
+ * readable one of the same folder. */
+static int fsync_dfd(int dfd)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : -1;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* The journal appears as current.jnl only with its begin record written
+ * and fsync'ed: it is written as NEW_PREFIX<pid>, then linked into place
+ * (a journal that is there is never replaced), then the folder is
+ * fsync'ed. A kill at any instant leaves either no current.jnl (nothing
+ * ran: the caller runs no step before this returns) or one that starts
+ * with its complete begin record. */
 nx_journal *nx_journal_create(const char *state_dir, json_t *begin, nx_err *e)
 {
     const char *id = json_string_value(json_object_get(begin, "id"));
@@ -90,27 +154,65 @@ nx_journal *nx_journal_create(const char *state_dir, json_t *begin, nx_err *e)
     }
     char *dir = nx_journal_dir(state_dir);
     char *path = nx_journal_current(state_dir);
+    char name[64];
+    snprintf(name, sizeof name, NEW_PREFIX "%ld", (long)getpid());
+    char *tmp = nx_path_join(dir, name);
     nx_journal *j = NULL;
+    int dfd = -1, fd = -1;
     if (nx_mkdirs(dir, 0700, e) != 0)
         goto out;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    dfd = nx_open_dir_path(dir, e);
+    if (dfd < 0) {
+        nx_preferr(e, "%s: cannot create journal", path);
+        goto out;
+    }
+    if (faccessat(dfd, "current.jnl", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        nx_seterr(e, "%s: an interrupted update is waiting: run 'nexo-update recover' "
+                     "first", path);
+        goto out;
+    }
+    sweep_new(dfd);
+    fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                0600);
     if (fd < 0) {
+        nx_seterr(e, "%s: cannot create journal: %s", tmp, strerror(errno));
+        goto out;
+    }
+    j = journal_new(state_dir, fd, id);
+    fd = -1;
+    /* until it is in place, messages name the file being written */
+    char *cur = j->path;
+    j->path = tmp;
+    int rc = nx_journal_append(j, "begin", json_incref(begin), e);
+    j->path = cur;
+    if (rc != 0)
+        goto fail;
+    if (place_noreplace(dfd, name, "current.jnl") != 0) {
         if (errno == EEXIST)
             nx_seterr(e, "%s: an interrupted update is waiting: run 'nexo-update recover' "
                          "first", path);
         else
-            nx_seterr(e, "%s: cannot create journal: %s", path, strerror(errno));
-        goto out;
+            nx_seterr(e, "%s: cannot put the journal in place as %s: %s", tmp, path,
+                      strerror(errno));
+        goto fail;
     }
-    j = journal_new(state_dir, fd, id);
-    if (nx_fsync_dir(dir, e) != 0 || nx_journal_append(j, "begin", json_incref(begin), e) != 0) {
-        close(fd);
-        unlink(path);
-        nx_journal_close(j);
-        j = NULL;
+    if (fsync_dfd(dfd) != 0) {
+        nx_seterr(e, "%s: fsync failed: %s", dir, strerror(errno));
+        unlinkat(dfd, "current.jnl", 0);
+        goto fail;
     }
+    goto out;
+fail:
+    unlinkat(dfd, name, 0);
+    nx_journal_close(j);
+    j = NULL;
 out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
     json_decref(begin);
+    free(tmp);
     free(dir);
     free(path);
     return j;
@@ -173,6 +275,63 @@ int nx_journal_read(const char *path, json_t **records, int *torn, nx_err *e)
         *torn = t;
     *records = arr;
     return 0;
+}
+
+int nx_journal_unstarted(const char *path, nx_err *e)
+{
+    char *buf;
+    size_t len, good;
+    int torn;
+    if (nx_read_file(path, &buf, &len, 0, e) != 0)
+        return -1;
+    json_t *arr = json_array();
+    nx_err pe;
+    int none = parse_lines(path, buf, len, arr, &good, &torn, &pe) == 0 &&
+               json_array_size(arr) == 0;
+    json_decref(arr);
+    free(buf);
+    return none;
+}
+
+char *nx_journal_close_unstarted(const char *state_dir, nx_err *e)
+{
+    char *dir = nx_journal_dir(state_dir);
+    char *dest = NULL;
+    int dfd = nx_open_dir_path(dir, e);
+    if (dfd < 0) {
+        nx_preferr(e, "%s: cannot close the journal", dir);
+        goto out;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    char ts[32], name[64];
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+    int rc = -1;
+    for (int n = 1; n < 1000; n++) {
+        if (n == 1)
+            snprintf(name, sizeof name, "unstarted-%s.jnl", ts);
+        else
+            snprintf(name, sizeof name, "unstarted-%s-%d.jnl", ts, n);
+        rc = place_noreplace(dfd, "current.jnl", name);
+        if (rc == 0 || errno != EEXIST)
+            break;
+    }
+    if (rc != 0) {
+        nx_seterr(e, "%s/current.jnl: cannot move it aside as %s/%s: %s", dir, dir, name,
+                  strerror(errno));
+        goto out;
+    }
+    if (fsync_dfd(dfd) != 0) {
+        nx_seterr(e, "%s: fsync failed: %s", dir, strerror(errno));
+        goto out;
+    }
+    dest = nx_path_join(dir, name);
+out:
+    if (dfd >= 0)
+        close(dfd);
+    free(dir);
+    return dest;
 }
 
 nx_journal *nx_journal_reopen(const char *state_dir, json_t **records, nx_err *e)

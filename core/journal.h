@@ -18,7 +18,10 @@ char *nx_journal_dir(const char *state_dir);
 char *nx_journal_current(const char *state_dir);
 
 /* Create current.jnl (refused if one exists) with the "begin" record
- * `begin` (its fields; "id" required). */
+ * `begin` (its fields; "id" required). Atomic: current.jnl appears only
+ * with its begin record written and fsync'ed (written under a temporary
+ * name, linked into place without replacing anything, folder fsync'ed).
+ * The caller holds the state lock. */
 nx_journal *nx_journal_create(const char *state_dir, json_t *begin, nx_err *e);
 /* Reopen current.jnl for appending; *records gets every intact record. */
 nx_journal *nx_journal_reopen(const char *state_dir, json_t **records, nx_err *e);
@@ -31,6 +34,18 @@ int nx_journal_end(nx_journal *j, const char *outcome, json_t *fields, nx_err *e
 int nx_journal_archive(nx_journal *j, nx_err *e);
 void nx_journal_close(nx_journal *j);
 const char *nx_journal_path(const nx_journal *j);
+
+/* A journal without any intact record: empty, or only a torn first line
+ * (left by a version that created the journal before writing its begin
+ * record, killed in between). Nothing ran under it: a step starts only
+ * after "begin" and its own "step-start" are on disk. 1 when the journal
+ * at path is such a one, 0 when it has a record (or is corrupt), -1 when
+ * it cannot be read. */
+int nx_journal_unstarted(const char *path, nx_err *e);
+/* Close such a journal: move current.jnl aside, never replacing a file,
+ * as STATE/journal/unstarted-<UTC time>[-N].jnl (fsync'ed); the new path,
+ * or NULL. The caller holds the state lock. */
+char *nx_journal_close_unstarted(const char *state_dir, nx_err *e);
 
 /* Read a journal file; *torn is set when a torn last line was dropped. */
 int nx_journal_read(const char *path, json_t **records, int *torn, nx_err *e);

@@ -370,6 +370,22 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
 {
     nx_err e;
     json_t *records = NULL;
+    char *cur = nx_journal_current(state);
+    int unstarted = nx_journal_unstarted(cur, &e);
+    if (unstarted == 1) {
+        char *moved = nx_journal_close_unstarted(state, &e);
+        if (!moved)
+            nx_log(out, NEXO_LOG_ERROR, NULL, "cannot recover: %s", e.msg);
+        else
+            nx_log(out, NEXO_LOG_INFO, NULL,
+                   "%s has no begin record: an update stopped while creating its journal, "
+                   "before any step ran; nothing to undo; the journal is closed (moved to %s)",
+                   cur, moved);
+        free(cur);
+        free(moved);
+        return moved ? NX_EXIT_OK : NX_EXIT_ROLLBACK_FAILED;
+    }
+    free(cur);
     nx_journal *j = nx_journal_reopen(state, &records, &e);
     if (!j) {
         nx_log(out, NEXO_LOG_ERROR, NULL, "cannot recover: %s", e.msg);

@@ -92,4 +92,63 @@ check "kill while finalizing: rolled forward, nothing undone" \
     bash -c "! grep -q '^undo' '$log' && [ \$(grep -c '^commit' '$log') = 3 ]"
 check "kill while finalizing: journal ends in success" \
     bash -c "tail -n1 \$(ls -t '$STATE'/journal/*.jnl | head -n1) | grep -q '\"outcome\":\"success\"'"
+
+# A journal without its begin record (empty, or a torn partial first line:
+# left by an update killed while creating it, before this version created
+# it atomically) is from before any step ran: recover closes it (moved
+# aside as journal/unstarted-*.jnl, said in its output), exits 0, and the
+# next update runs.
+unstarted() { # unstarted NAME CONTENT (printf format)
+    local name=$1 rc=0
+    reset
+    mkdir -p "$STATE/journal"
+    chmod 700 "$STATE/journal"
+    # shellcheck disable=SC2059
+    printf "$2" > "$STATE/journal/current.jnl"
+    chmod 600 "$STATE/journal/current.jnl"
+    cp "$STATE/journal/current.jnl" "$T/unstarted.before"
+    rc=0; "$NX" -c "$CONF" pipeline run "$PIPE" -y > "$T/out" 2>&1 || rc=$?
+    check "$name: an update refuses while it waits (exit $rc)" \
+        bash -c "test $rc = 1 && grep -q \"run 'nexo-update recover' first\" '$T/out'"
+    rc=0; "$NX" -c "$CONF" recover > "$T/out" 2>&1 || rc=$?
+    check "$name: recover exits 0 (got $rc)" test "$rc" = 0
+    [ "$rc" = 0 ] || sed 's/^/#   /' "$T/out" | head -n 5
+    check "$name: recover says it closed a journal without a begin record" \
+        grep -q 'no begin record' "$T/out"
+    check "$name: the journal is closed, kept byte for byte as journal/unstarted-*.jnl" \
+        bash -c "test ! -e '$STATE/journal/current.jnl' && cmp -s '$T/unstarted.before' \"\$(ls '$STATE'/journal/unstarted-*.jnl | head -n 1)\""
+    check "$name: nothing was undone or committed" test ! -s "$T/fx/record.log"
+    check "$name: lock free" flock -n "$STATE/lock" true
+    rc=0; "$NX" -q -c "$CONF" -y pipeline run "$PIPE" 2>"$T/err" || rc=$?
+    check "$name: the next update runs (exit $rc)" test "$rc" = 0
+    check "$name: ... every step once, then committed" \
+        bash -c "[ \$(grep -c '^run ' '$T/fx/record.log') = $N ] && [ \$(grep -c '^commit ' '$T/fx/record.log') = $N ]"
+    rc=0; "$NX" -c "$CONF" recover > "$T/out" 2>&1 || rc=$?
+    check "$name: then nothing to recover" \
+        bash -c "test $rc = 0 && grep -q 'nothing to recover' '$T/out'"
+}
+unstarted "empty journal" ''
+unstarted "journal with a torn first line" '{"seq":1,"t":1795596344847,"ev":"begin","id":"2026'
+
+# A first record that is whole but no begin record is not a crash's trace:
+# recover refuses it (exit 4) and leaves it where it is.
+reset
+mkdir -p "$STATE/journal"
+printf '{"seq":2,"t":1795596344847,"ev":"step-start","step":0,"name":"s1"}\n' > "$STATE/journal/current.jnl"
+rc=0; "$NX" -c "$CONF" recover > "$T/out" 2>&1 || rc=$?
+check "intact first record that is not begin: recover exits 4 (got $rc), the journal stays" \
+    bash -c "test $rc = 4 && grep -q 'does not start with a begin record' '$T/out' && test -s '$STATE/journal/current.jnl'"
+
+# A torn later record (the kill cut the last write short) is cut off and
+# the update recovered as before.
+reset
+rc=0; NEXO_FAULT=s2:checkpoint:1:kill quiet_kill "$NX" -q -c "$CONF" -y pipeline run "$PIPE" 2>/dev/null || rc=$?
+check "torn last record: run killed" test "$rc" = 137
+printf '{"seq":99,"t":1795596344847,"ev":"sta' >> "$STATE/journal/current.jnl"
+rc=0; "$NX" -q -c "$CONF" recover 2>"$T/err" || rc=$?
+check "torn last record: recover exits 0 (got $rc)" test "$rc" = 0
+check "torn last record: completed steps undone exactly once, journal closed, lock free" \
+    verify_unwound "torn last record"
+check "torn last record: the torn line was cut off" \
+    bash -c "! grep -q '\"seq\":99' '$STATE'/journal/*.jnl"
 nx_finish
