@@ -7,6 +7,7 @@
 #include "phpver.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,18 @@ int cmd_status(struct cli *c, int argc, char **argv)
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s: [site] root is not set", nx_config_file(cfg));
         return NX_EXIT_FAILED;
     }
+    /* a missing site root is a failure naming it (the rest is still shown) */
+    struct stat rst;
+    char *root_error = NULL;
+    if (stat(root, &rst) != 0) {
+        int err = errno;
+        root_error = nx_xasprintf("%s: the site root ([site] root in %s) cannot be read: %s",
+                                  root, nx_config_file(cfg), strerror(err));
+    }
+    else if (!S_ISDIR(rst.st_mode)) {
+        root_error = nx_xasprintf("%s: the site root ([site] root in %s) is not a folder",
+                                  root, nx_config_file(cfg));
+    }
     char *corefile = nx_path_join(root, "core/version.php");
     long pid = 0;
     char id[200] = "";
@@ -346,11 +359,19 @@ int cmd_status(struct cli *c, int argc, char **argv)
     plugins_registered(json_object_get(s, "plugins"), db);
     json_object_set_new(s, "database", db);
     free(corefile);
+    if (root_error) {
+        json_object_set_new(s, "error", json_string(root_error));
+        json_object_set_new(s, "exit", json_integer(NX_EXIT_FAILED));
+    }
     if (c->out.json)
         cli_print_json(s);
     else {
         print_text(s);
         json_decref(s);
     }
-    return NX_EXIT_OK;
+    if (!root_error)
+        return NX_EXIT_OK;
+    nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", root_error);
+    free(root_error);
+    return NX_EXIT_FAILED;
 }

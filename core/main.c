@@ -132,9 +132,13 @@ static const struct cmd CMDS[] = {
       "journal, journal_outcome, steps}; with --log {update_id, log_file, lines:\n"
       "[{time, level, step, message}]} (docs/operations.md)." },
     { "status", cmd_status, "status",
-      "Versions on disk for core and plugins, maintenance mode, the lock holder\n"
-      "(pid and update id) and an interrupted update, if any, with what recover\n"
-      "would undo." },
+      "Versions on disk for core and plugins, the versions registered in the\n"
+      "database, maintenance mode, the lock holder (pid and update id) and an\n"
+      "interrupted update, if any, with what recover would undo. Exit 0; 1 when\n"
+      "the site root is missing or not a folder (named; the rest is still shown).\n"
+      "--json: {config, root, state_dir, core: {file, version}, plugins: [{slug,\n"
+      "file, version, registered}], maintenance, lock, interrupted, database,\n"
+      "error?, exit?}." },
     { "verify", cmd_verify, "verify [--json]",
       "Check the installed files against the installed release's manifest,\n"
       "ROOT/core/.nexo-release.json (recorded by the extract step's record_manifest\n"
@@ -289,9 +293,41 @@ static void usage_all(FILE *f)
                "Testing aid: NEXO_FAULT=<step>:<point>[:<n>]:<fail|kill> (docs/architecture.md).\n");
 }
 
+/* The global options each command honours (besides -h, --help). */
+static const char *globals_of(const char *name)
+{
+    static const char *const G[][2] = {
+        { "check", "-c FILE, --json, -n (with --notify or --apply-auto: show, change "
+                   "nothing), -v|-q" },
+        { "list", "-c FILE, --json, -v|-q" },
+        { "core", "-c FILE, --json, -y, -n, -v|-q" },
+        { "plugin", "-c FILE, --json, -y, -n, -v|-q" },
+        { "all", "-c FILE, --json, -y, -n, -v|-q" },
+        { "update-db", "-c FILE, --json, -y, -n, -v|-q" },
+        { "install", "-c FILE, --json, -y, -n, -v|-q" },
+        { "rollback", "-c FILE, --json, -y, -n, -v|-q" },
+        { "recover", "-c FILE, -v|-q (--json: only the error document when it fails; "
+                     "no -n)" },
+        { "history", "-c FILE, --json, -v|-q" },
+        { "status", "-c FILE, --json, -v|-q" },
+        { "verify", "-c FILE, --json, -v|-q" },
+        { "backups", "-c FILE, --json, -y (prune), -n (prune), -v|-q" },
+        { "pipeline", "-c FILE, --json, -y (run), -n (run), -v|-q" },
+        { "schedule", "-c FILE, --json, -n (--at, cancel, run-due: show, change nothing), "
+                      "-v|-q" },
+        { "serve", "-c FILE" },
+    };
+    for (size_t i = 0; i < sizeof G / sizeof G[0]; i++)
+        if (strcmp(G[i][0], name) == 0)
+            return G[i][1];
+    return "-c FILE";
+}
+
 static void usage_cmd(const struct cmd *c, FILE *f)
 {
     fprintf(f, "Usage: nexo-update [options] %s\n\n%s\n", c->usage, c->help);
+    fprintf(f, "\nGlobal options: %s (nexo-update --help). With --json a failure is\n"
+               "{\"error\": MESSAGE, \"exit\": CODE, ...} on stdout.\n", globals_of(c->name));
     if (c->fn == not_yet)
         fprintf(f, "\n(Not available yet in this build of nexo-update.)\n");
 }

@@ -71,7 +71,8 @@ static const struct rel_cmd CMDS[] = {
       "--changelog FILE  release notes (UTF-8 text) for the index.\n"
       "--security, --critical  flag the release in the index.\n"
       "--expires DAYS  validity of the re-signed index (default 30).\n"
-      "--force      replace a package or index release of the same version.\n"
+      "--force      replace the package and the index release of the same\n"
+      "             component and version (without it that is refused).\n"
       "\n"
       "Every folder, file and symlink under DIR goes into the package with its\n"
       "permission bits, in path order; .git (folders or files, at any depth) is\n"
@@ -87,10 +88,12 @@ static const struct rel_cmd CMDS[] = {
       "  core         REPO/core/nexosupport-VERSION.EXT\n"
       "  plugin:SLUG  REPO/plugins/SLUG/SLUG-VERSION.EXT  (a folder named\n"
       "               \"plugin:SLUG\" would make relative URLs look like a scheme)\n"
-      "beside PACKAGE.sig (base64 Ed25519 signature). The release replaces the one\n"
-      "of the same component and version in REPO/index.json (kept sorted by\n"
-      "component, then SemVer precedence), and the index is checked and re-signed\n"
-      "as by 'nexo-release index'." },
+      "beside PACKAGE.sig (base64 Ed25519 signature). The release is added to\n"
+      "REPO/index.json (kept sorted by component, then SemVer precedence), and the\n"
+      "index is checked and re-signed as by 'nexo-release index'. A release of the\n"
+      "same component and version already in the index, or its package file, is\n"
+      "refused unless --force is given (then both are replaced); nothing is\n"
+      "written when it is refused." },
     { "index", rel_cmd_index, BIT(OPT_REPO) | BIT(OPT_KEY) | BIT(OPT_EXPIRES),
       BIT(OPT_REPO) | BIT(OPT_KEY), 0, "index --repo DIR --key KEY [--expires DAYS]",
       "Check and re-sign the repository's index: every release's package and .sig\n"

@@ -181,4 +181,37 @@ rc=$(rc_of "$NX" -c "$CONF" pipeline show core)
 check "show core: every module of the default pipeline loads (exit $rc)" test "$rc" = 0
 check "show core: the default pipeline's steps in contract order" \
     bash -c "grep -oE '^ *[0-9]+\. \[[a-z-]+\] [a-z_]+' '$T/out' | awk '{print \$3}' | tr '\n' ' ' | grep -qx 'health_check notify download verify extract hooks maintenance backup hooks migrate replace_files hooks register_version cache_clear maintenance notify '"
+# status with a missing site root: exit 1 naming the path (issue 12, item 5).
+printf '[site]\nroot = %s/no-site\n[paths]\nstate = %s/state\nmodules = %s/lib/nexo-update\n' \
+    "$T" "$T" "$PREFIX" > "$T/noroot.ini"
+rc=$(rc_of "$NX" -c "$T/noroot.ini" status)
+check "status, site root missing: exit 1 (got $rc)" test "$rc" = 1
+check "... naming the path and the setting" grep -q "$T/no-site: the site root (\[site\] root in .*noroot.ini) cannot be read" "$T/err"
+check "... the rest is still shown" grep -q "^lock: *free" "$T/out"
+rc=$(rc_of "$NX" -c "$T/noroot.ini" --json status)
+check "status --json, site root missing: exit 1, error and exit in the document" \
+    bash -c "test $rc = 1 && jq -e '.exit == 1 and (.error | contains(\"$T/no-site\")) and .lock.held == false' '$T/out' > /dev/null"
+mkdir -p "$T/site"
+check "status with the site root there: exit 0" test "$(rc_of "$NX" -c "$CONF" status)" = 0
+
+# Every command's --help names the global options it honours (--json where it
+# prints a document).
+for cmd in check list core plugin all update-db install rollback history status verify \
+           backups pipeline schedule; do
+    check "$cmd --help names -c and --json among its global options" \
+        bash -c "'$NX' $cmd --help | grep -q '^Global options: -c FILE, --json'"
+done
+for cmd in core plugin all update-db install rollback; do
+    check "$cmd --help names -y and -n" \
+        bash -c "'$NX' $cmd --help | grep '^Global options:' | grep -q -- '-y, -n'"
+done
+check "status --help says what --json prints" \
+    bash -c "'$NX' status --help | grep -q -- '^--json: {config, root'"
+
+# nexo-release pack --help tells what a second pack of the same version does.
+"$PREFIX/bin/nexo-release" pack --help > "$T/packhelp"
+check "pack --help: the same version again is refused without --force" \
+    bash -c "tr '\n' ' ' < '$T/packhelp' | grep -q 'is refused unless --force'"
+check "pack --help does not say a release simply replaces one of the same version" \
+    bash -c "! tr '\n' ' ' < '$T/packhelp' | grep -q 'The release replaces the one of the same'"
 nx_finish
