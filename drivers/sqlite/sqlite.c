@@ -668,9 +668,27 @@ static int d_unlock(const struct nexo_host *h, nexo_ctx *c, void *conn, const ch
 
 /* ---- snapshots ---------------------------------------------------------- */
 
+/* The page size of db's main database in bytes, 0 when it cannot be read. */
+static uint64_t page_size(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t n = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA main.page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+        n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Copy src into dst page by page; progress in bytes (pages times the
+ * source's page size, which the copy takes over), or in pages, as items,
+ * when the page size cannot be read. */
 static int copy_db(const struct nexo_host *h, nexo_ctx *c, sqlite3 *dst, sqlite3 *src,
                    const char *what, const char *path)
 {
+    uint64_t psize = page_size(src);
+    char items[80];
+    snprintf(items, sizeof items, "#%s pages", what);
     sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
     if (!b)
         return h->fail(c, NEXO_EDB, "%s %s: %s", what, path, sqlite3_errmsg(dst));
@@ -678,9 +696,12 @@ static int copy_db(const struct nexo_host *h, nexo_ctx *c, sqlite3 *dst, sqlite3
     int tries = 0;
     for (;;) {
         rc = sqlite3_backup_step(b, 256);
-        int total = sqlite3_backup_pagecount(b);
-        int left = sqlite3_backup_remaining(b);
-        h->progress(c, what, (uint64_t)(total - left), (uint64_t)total);
+        uint64_t total = (uint64_t)sqlite3_backup_pagecount(b);
+        uint64_t done = total - (uint64_t)sqlite3_backup_remaining(b);
+        if (psize)
+            h->progress(c, what, done * psize, total * psize);
+        else
+            h->progress(c, items, done, total);
         if (rc == SQLITE_OK)
             continue;
         if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && ++tries < 100) {

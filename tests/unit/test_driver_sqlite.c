@@ -519,6 +519,48 @@ START_TEST(backup_and_restore_round_trip)
 }
 END_TEST
 
+/* Progress of a snapshot is in bytes (nexo.h: done and total are bytes):
+ * pages times the page size, the last report done == total == the file's
+ * size. */
+static uint64_t prog_done, prog_total;
+static unsigned prog_calls;
+static char prog_what[64];
+
+static void rec_progress(nexo_ctx *c, const char *what, uint64_t done, uint64_t total)
+{
+    (void)c;
+    snprintf(prog_what, sizeof prog_what, "%s", what);
+    prog_done = done;
+    prog_total = total;
+    prog_calls++;
+}
+
+START_TEST(backup_progress_counts_bytes)
+{
+    void *conn = open_db();
+    X(conn, "PRAGMA page_size = 4096");
+    X(conn, "VACUUM");
+    X(conn, "CREATE TABLE big (x BLOB)");
+    X(conn, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
+            "INSERT INTO big SELECT zeroblob(4000) FROM n");
+    char *snap = nx_path_join(tu_dir, "progress.db");
+    void (*saved)(nexo_ctx *, const char *, uint64_t, uint64_t) = fh.table.progress;
+    fh.table.progress = rec_progress;
+    prog_calls = 0;
+    ck_assert_int_eq(drv->backup(H, C, conn, snap), 0);
+    fh.table.progress = saved;
+    struct stat st;
+    ck_assert_int_eq(stat(snap, &st), 0);
+    ck_assert_uint_gt(prog_calls, 0);
+    ck_assert_str_eq(prog_what, "backup");
+    ck_assert_uint_eq(prog_total, (uint64_t)st.st_size);
+    ck_assert_uint_eq(prog_done, prog_total);
+    ck_assert_uint_gt(prog_total, 300u * 4000u);
+    free(snap);
+    drv->disconnect(conn);
+}
+END_TEST
+
 START_TEST(backup_and_restore_refuse)
 {
     void *conn = open_db();
@@ -1247,6 +1289,7 @@ int main(void)
     tcase_add_test(tc, lock_across_processes);
     tcase_add_test(tc, backup_and_restore_round_trip);
     tcase_add_test(tc, backup_and_restore_refuse);
+    tcase_add_test(tc, backup_progress_counts_bytes);
     tcase_add_test(tc, backup_of_a_wal_database);
     tcase_add_test(tc, render_create_table);
     tcase_add_test(tc, render_data);
