@@ -297,6 +297,15 @@ char *nx_journal_close_unstarted(const char *state_dir, nx_err *e)
 {
     char *dir = nx_journal_dir(state_dir);
     char *dest = NULL;
+    char *cur = nx_journal_current(state_dir);
+    int un = nx_journal_unstarted(cur, e);
+    if (un == 0)
+        nx_seterr(e, "%s: it has records: not closed", cur);
+    free(cur);
+    if (un != 1) {
+        free(dir);
+        return NULL;
+    }
     int dfd = nx_open_dir_path(dir, e);
     if (dfd < 0) {
         nx_preferr(e, "%s: cannot close the journal", dir);

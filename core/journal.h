@@ -42,9 +42,10 @@ const char *nx_journal_path(const nx_journal *j);
  * at path is such a one, 0 when it has a record (or is corrupt), -1 when
  * it cannot be read. */
 int nx_journal_unstarted(const char *path, nx_err *e);
-/* Close such a journal: move current.jnl aside, never replacing a file,
- * as STATE/journal/unstarted-<UTC time>[-N].jnl (fsync'ed); the new path,
- * or NULL. The caller holds the state lock. */
+/* Close such a journal (refused when current.jnl is not one): move it
+ * aside, never replacing a file, as
+ * STATE/journal/unstarted-<UTC time>[-N].jnl (the folder fsync'ed); the
+ * new path, or NULL. The caller holds the state lock. */
 char *nx_journal_close_unstarted(const char *state_dir, nx_err *e);
 
 /* Read a journal file; *torn is set when a torn last line was dropped. */
