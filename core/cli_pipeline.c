@@ -90,11 +90,15 @@ static int show(struct cli *c, const char *what)
     return bad ? NX_EXIT_FAILED : NX_EXIT_OK;
 }
 
-static int validate(struct cli *c, const char *file)
+/* A pipeline by name (PIPELINES/NAME.ini) or file, checked on its own:
+ * the run has no component, versions or backup (steps check their
+ * settings; the update's facts come with an update). */
+static int validate(struct cli *c, const char *what)
 {
     nx_config *cfg = cli_config(c);
     if (!cfg)
         return NX_EXIT_FAILED;
+    char *file = nx_pipeline_path(nx_config_get(cfg, "paths", "pipelines"), what);
     nx_err e;
     nx_pipeline *pl = nx_pipeline_parse(file, &e);
     int code = NX_EXIT_FAILED;
@@ -121,6 +125,7 @@ static int validate(struct cli *c, const char *file)
         printf("%s: valid pipeline '%s' with %zu steps\n", file, pl->name, pl->nsteps);
 out:
     nx_pipeline_free(pl);
+    free(file);
     return code;
 }
 
@@ -229,7 +234,7 @@ int cmd_pipeline(struct cli *c, int argc, char **argv)
         return validate(c, argv[2]);
     if (sub && strcmp(sub, "run") == 0)
         return run_cmd(c, argc, argv);
-    fprintf(stderr, "Usage: nexo-update pipeline show [NAME|FILE] | validate FILE | run NAME|FILE "
+    fprintf(stderr, "Usage: nexo-update pipeline show [NAME|FILE] | validate NAME|FILE | run NAME|FILE "
                     "[--component C] [--from V] [--to V]\n");
     return NX_EXIT_USAGE;
 }

@@ -173,12 +173,15 @@ static const struct cmd CMDS[] = {
       "           path, ..., ok, checked: [{file, result}], problems: [{file, check,\n"
       "           message, expected?, found?}]}." },
     { "pipeline", cmd_pipeline,
-      "pipeline show [NAME|FILE] | pipeline validate FILE | pipeline run NAME|FILE\n"
+      "pipeline show [NAME|FILE] | pipeline validate NAME|FILE | pipeline run NAME|FILE\n"
       "       [--component C] [--from V] [--to V] [--param NAME=VALUE]...",
       "show      the steps of a pipeline (default: core) with their resolved module\n"
       "          files, versions and settings.\n"
-      "validate  load every module of an integrator's pipeline file, check every\n"
-      "          setting and run each step's own validation; change nothing.\n"
+      "validate  load every module of a pipeline (by name from [paths] pipelines,\n"
+      "          or a file), check every setting and run each step's own validation\n"
+      "          of its settings; change nothing. No update is running: facts an\n"
+      "          update brings (component, versions, the backup to restore) are\n"
+      "          checked when one runs.\n"
       "run       run a pipeline as an update, with the lock, the journal, rollback\n"
       "          and recover: the way to try an integrator's steps. Asks for\n"
       "          confirmation (-y to skip); with -n only validates and plans.\n"

@@ -52,11 +52,9 @@ static int plain(const char *s)
     return 1;
 }
 
-static int check_inputs(const struct nexo_host *h, nexo_ctx *c, uint64_t *code)
+static int check_version(const struct nexo_host *h, nexo_ctx *c, const char *ver,
+                         uint64_t *code)
 {
-    const char *comp = component_of(h, c), *ver = version_of(h, c);
-    if (!plain(comp))
-        return h->fail(c, NEXO_EINVAL, "component '%s' cannot be registered", comp ? comp : "");
     nx_semver v;
     nx_err e;
     if (!ver || nx_semver_parse(ver, &v, &e) != 0)
@@ -67,9 +65,26 @@ static int check_inputs(const struct nexo_host *h, nexo_ctx *c, uint64_t *code)
     return rc ? h->fail(c, NEXO_EINVAL, "%s", e.msg) : 0;
 }
 
+static int check_inputs(const struct nexo_host *h, nexo_ctx *c, uint64_t *code)
+{
+    const char *comp = component_of(h, c), *ver = version_of(h, c);
+    if (!plain(comp))
+        return h->fail(c, NEXO_EINVAL, "component '%s' cannot be registered", comp ? comp : "");
+    return check_version(h, c, ver, code);
+}
+
 static int r_validate(const struct nexo_host *h, nexo_ctx *c)
 {
     uint64_t code;
+    /* no component fact: a pipeline file checked on its own ('pipeline
+     * validate'); only the settings given are checked, the update's facts
+     * come with an update (and run checks them again) */
+    if (!h->info(c, "component")) {
+        const char *comp = h->setting(c, "component"), *ver = h->setting(c, "version");
+        if (comp && !plain(comp))
+            return h->fail(c, NEXO_EINVAL, "component '%s' cannot be registered", comp);
+        return ver ? check_version(h, c, ver, &code) : 0;
+    }
     return check_inputs(h, c, &code);
 }
 

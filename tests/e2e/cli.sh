@@ -214,4 +214,24 @@ check "pack --help: the same version again is refused without --force" \
     bash -c "tr '\n' ' ' < '$T/packhelp' | grep -q 'is refused unless --force'"
 check "pack --help does not say a release simply replaces one of the same version" \
     bash -c "! tr '\n' ' ' < '$T/packhelp' | grep -q 'The release replaces the one of the same'"
+# pipeline validate by name ([paths] pipelines) and the shipped pipelines
+# validate with no update running (no component, no versions, no backup).
+mkdir -p "$T/pipelines" "$T/site"
+cp "$PREFIX/etc/nexo-update/pipelines/"*.ini "$T/pipelines/"
+printf '[database]\ndriver = sqlite\npath = %s/v.db\n' "$T" >> "$CONF"
+for p in core plugin db install rollback; do
+    rc=$(rc_of "$NX" -c "$CONF" pipeline validate "$T/pipelines/$p.ini")
+    check "validate the shipped $p.ini: exit 0 (got $rc: $(head -c 200 "$T/err"))" test "$rc" = 0
+done
+rc=$(rc_of "$NX" -c "$CONF" pipeline validate core)
+check "validate core (by name): exit 0 (got $rc)" test "$rc" = 0
+check "... names the file it found in [paths] pipelines" \
+    grep -qF "$T/pipelines/core.ini: valid pipeline 'core'" "$T/out"
+rc=$(rc_of "$NX" -c "$CONF" pipeline validate nosuch)
+check "validate nosuch (by name): exit 1 naming $T/pipelines/nosuch.ini" \
+    bash -c "test $rc = 1 && grep -qF '$T/pipelines/nosuch.ini' '$T/err'"
+printf '[pipeline]\nname = x\n[register]\nmodule = register_version\ncomponent = bad name\n' > "$T/pipelines/badreg.ini"
+rc=$(rc_of "$NX" -c "$CONF" pipeline validate badreg)
+check "validate: a register_version setting that cannot be registered is still refused" \
+    bash -c "test $rc = 1 && grep -q \"component 'bad name' cannot be registered\" '$T/err'"
 nx_finish
