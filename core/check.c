@@ -5,6 +5,7 @@
 #include "records.h"
 #include "compat.h"
 #include "engine.h"
+#include "manifest.h"
 #include "phpver.h"
 #include "semver.h"
 #include "trust.h"
@@ -328,8 +329,12 @@ struct env {
     const nx_out *out;
     const nx_config *cfg;
     const nx_check *chk;
-    int php_state; /* 0 not looked for, 1 known, -1 none */
-    char php[128];
+    int php_state; /* 0 not run yet, 1 known, -1 cannot be run, 2 [php] check = off */
+    char php[128];  /* its PHP_VERSION */
+    char *php_bin;  /* [php] binary, found on the PATH when it names no folder */
+    char php_why[1024]; /* php_state -1: "[php] binary = X (in FILE) cannot be run: ..." */
+    char *php_mods; /* its `-m` output, NULL until asked */
+    int mods_state; /* 0 not asked, 1 known, -1 failed (php_why says why) */
     int db_state;  /* 0 not asked, 1 known, -1 no database configured */
     char db[256];
 };
@@ -363,60 +368,141 @@ static char *find_in_path(const char *name)
     return found;
 }
 
-/* Run `php -r 'echo PHP_VERSION;'` (no shell); its output in buf. */
-static int run_php(const char *php, char *buf, size_t len)
+#define PHP_OUT_MAX 65536 /* bytes of `php -m` read */
+
+/* Run `php ARG...` (no shell, stdin and stderr /dev/null); its output in
+ * buf, trailing space dropped. 0, or -1 with why naming the command. */
+static int run_php(const char *php, char *const args[], char *buf, size_t len, char *why,
+                   size_t wlen)
 {
     int fd[2];
-    if (pipe(fd) != 0)
+    if (pipe(fd) != 0) {
+        snprintf(why, wlen, "pipe: %s", strerror(errno));
         return -1;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&fa, fd[0]);
     posix_spawn_file_actions_addclose(&fa, fd[1]);
     posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    char *argv[] = { (char *)"php", (char *)"-r", (char *)"echo PHP_VERSION;", NULL };
+    char *argv[4] = { (char *)php, args[0], args[1], NULL };
     pid_t pid;
     int sp = posix_spawn(&pid, php, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
     size_t n = 0;
     ssize_t r = 1;
-    while (sp == 0 && n + 1 < len && r > 0) {
-        r = read(fd[0], buf + n, len - 1 - n);
-        if (r > 0)
-            n += (size_t)r;
-        else if (r < 0 && errno == EINTR)
+    while (sp == 0 && r > 0) {
+        char tmp[4096];
+        r = read(fd[0], tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR)
             r = 1;
+        else if (r > 0 && n + 1 < len) {
+            size_t k = (size_t)r < len - 1 - n ? (size_t)r : len - 1 - n;
+            memcpy(buf + n, tmp, k);
+            n += k;
+        }
     }
     buf[n] = '\0';
     close(fd[0]);
     int status = 0;
-    if (sp != 0 || waitpid(pid, &status, 0) < 0)
+    if (sp != 0) {
+        snprintf(why, wlen, "%s: %s", php, strerror(sp));
         return -1;
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
     while (n > 0 && isspace((unsigned char)buf[n - 1]))
         buf[--n] = '\0';
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0 ? 0 : -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        snprintf(why, wlen, "'%s %s%s%s' %s %d", php, args[0], args[1] ? " " : "",
+                 args[1] ? args[1] : "", WIFEXITED(status) ? "exited with status" :
+                 "was killed by signal", WIFEXITED(status) ? WEXITSTATUS(status)
+                                                           : WTERMSIG(status));
+    else if (n == 0)
+        snprintf(why, wlen, "'%s %s%s%s' printed nothing", php, args[0], args[1] ? " " : "",
+                 args[1] ? args[1] : "");
+    else
+        return 0;
+    return -1;
 }
 
-/* The site's PHP version, or NULL (then php requirements are skipped). */
+/* [php] check = off: nothing is run, a note says so. */
+static int php_check_off(struct env *env, json_t *notes)
+{
+    const char *v = nx_config_get(env->cfg, "php", "check");
+    if (!v || strcmp(v, "off") != 0)
+        return 0;
+    char *t = nx_xasprintf("php requirements not checked: [php] check = off in %s",
+                           nx_config_file(env->cfg));
+    note(notes, t);
+    free(t);
+    return 1;
+}
+
+static void php_cannot(struct env *env, const char *bin, const char *why)
+{
+    snprintf(env->php_why, sizeof env->php_why, "[php] binary = %s (in %s) cannot be run: %s",
+             bin, nx_config_file(env->cfg), why);
+    env->php_state = -1;
+}
+
+/* The site's PHP version from [php] binary: NULL when [php] check = off
+ * (noted) or when it cannot be run (env->php_state -1, env->php_why). */
 static const char *php_version(struct env *env, json_t *notes)
 {
     if (env->php_state == 0) {
-        char *php = find_in_path("php");
-        env->php_state = -1;
-        if (!php)
-            note(notes, "php requirements not checked: no php binary on the PATH");
-        else if (run_php(php, env->php, sizeof env->php) != 0) {
-            char *t = nx_xasprintf("php requirements not checked: %s -r 'echo PHP_VERSION;' "
-                                   "failed", php);
-            note(notes, t);
-            free(t);
-        } else
+        const char *bin = nx_config_get(env->cfg, "php", "binary");
+        char why[512];
+        if (!bin || !*bin)
+            bin = "php";
+        env->php_bin = strchr(bin, '/') ? nx_xstrdup(bin) : find_in_path(bin);
+        if (php_check_off(env, notes))
+            env->php_state = 2;
+        else if (!env->php_bin)
+            php_cannot(env, bin, "not found on the PATH");
+        else if (run_php(env->php_bin, (char *[]){ (char *)"-r", (char *)"echo PHP_VERSION;" },
+                         env->php, sizeof env->php, why, sizeof why) != 0)
+            php_cannot(env, bin, why);
+        else
             env->php_state = 1;
-        free(php);
     }
     return env->php_state == 1 ? env->php : NULL;
+}
+
+/* The extensions `[php] binary -m` lists; NULL when it cannot be run
+ * (php_why) or [php] check = off. */
+static const char *php_modules(struct env *env, json_t *notes)
+{
+    if (!php_version(env, notes))
+        return NULL;
+    if (env->mods_state == 0) {
+        char why[512];
+        env->php_mods = nx_xmalloc(PHP_OUT_MAX);
+        env->mods_state = 1;
+        if (run_php(env->php_bin, (char *[]){ (char *)"-m", NULL }, env->php_mods, PHP_OUT_MAX,
+                    why, sizeof why) != 0) {
+            php_cannot(env, nx_config_get(env->cfg, "php", "binary"), why);
+            env->mods_state = -1;
+        }
+    }
+    return env->mods_state == 1 ? env->php_mods : NULL;
+}
+
+/* Is `ext` a line of `php -m` (case-insensitive, as PHP compares)? */
+static int php_has_module(const char *mods, const char *ext)
+{
+    size_t n = strlen(ext);
+    for (const char *l = mods; l && *l;) {
+        size_t len = strcspn(l, "\r\n");
+        if (len == n && strncasecmp(l, ext, n) == 0)
+            return 1;
+        l += len;
+        l += strspn(l, "\r\n");
+    }
+    return 0;
 }
 
 static const char *db_key(const char *driver, const char *server)
@@ -507,6 +593,52 @@ static void require(nx_release *r, const char *key, const char *range, const cha
         unmet(r, "%s %s (%s %s)", key, range, what, have);
 }
 
+/* A PHP requirement that cannot be checked because [php] binary cannot be
+ * run: unmet, saying so once per release (the update is refused). */
+static void php_unchecked(struct env *env, nx_release *r, const char *what)
+{
+    if (r->php_unchecked)
+        unmet(r, "%s: not checked either", what);
+    else
+        unmet(r, "%s: not checked: %s; set [php] binary to the PHP the site runs (e.g. "
+                 "/usr/bin/php8.2), or [php] check = off to update without checking it",
+              what, env->php_why);
+    r->php_unchecked = 1;
+}
+
+/* requires.php_extensions: each must be listed by `[php] binary -m`. */
+static void eval_extensions(struct env *env, json_t *notes, nx_release *r, json_t *val)
+{
+    size_t i;
+    json_t *x;
+    int ok = json_is_array(val);
+    json_array_foreach(val, i, x)
+        ok = ok && json_is_string(x) && nx_php_ext_ok(json_string_value(x));
+    if (!ok) {
+        unmet(r, NX_REQ_PHP_EXTENSIONS ": not a list of PHP extension names");
+        return;
+    }
+    if (json_array_size(val) == 0)
+        return;
+    const char *mods = php_modules(env, notes);
+    if (!mods) {
+        if (env->php_state == -1) {
+            char what[1024];
+            size_t off = (size_t)snprintf(what, sizeof what, NX_REQ_PHP_EXTENSIONS);
+            json_array_foreach(val, i, x)
+                if (off < sizeof what)
+                    off += (size_t)snprintf(what + off, sizeof what - off, " %s",
+                                            json_string_value(x));
+            php_unchecked(env, r, what);
+        }
+        return;
+    }
+    json_array_foreach(val, i, x)
+        if (!php_has_module(mods, json_string_value(x)))
+            unmet(r, NX_REQ_PHP_EXTENSIONS ": %s is not loaded (%s -m)", json_string_value(x),
+                  env->php_bin);
+}
+
 /* One requirement of r's `requires`. A plugin release's nexosupport is
  * a compatibility rule (compat.h), not an environment requirement. */
 static int eval_one(struct env *env, json_t *notes, nx_release *r, int is_core,
@@ -516,6 +648,10 @@ static int eval_one(struct env *env, json_t *notes, nx_release *r, int is_core,
     const char *have = NULL;
     if (strcmp(key, "nexosupport") == 0 && !is_core)
         return 0;
+    if (strcmp(key, NX_REQ_PHP_EXTENSIONS) == 0) {
+        eval_extensions(env, notes, r, val);
+        return 0;
+    }
     if (!range) {
         unmet(r, "%s: the requirement is not a string", key);
         return 0;
@@ -526,6 +662,11 @@ static int eval_one(struct env *env, json_t *notes, nx_release *r, int is_core,
         have = php_version(env, notes);
         if (have)
             require(r, key, range, have, "the site's php is", 1);
+        else if (env->php_state == -1) {
+            char what[512];
+            snprintf(what, sizeof what, "php %s", range);
+            php_unchecked(env, r, what);
+        }
     } else if (is_db_key(key)) {
         if (db_version(env, notes, key, &have, e) != 0)
             return -1;
@@ -1279,7 +1420,10 @@ static int ask(const nx_out *out, const nx_config *cfg, nx_check *chk, const cha
         chk->source = nx_xasprintf("%.*s/api/check", (int)n, url);
         rc = api_mode(&f, &env, chk, only, e);
     }
-    return rc == 0 ? choose(&env, chk, e) : -1;
+    rc = rc == 0 ? choose(&env, chk, e) : -1;
+    free(env.php_bin);
+    free(env.php_mods);
+    return rc;
 }
 
 /* `only` names a plugin that is not installed (`plugin SLUG` installs

@@ -222,8 +222,16 @@ static void print_ranges(const char *label, const json_t *ranges, const char *no
     int first = 1;
     printf("    %-10s ", label);
     json_object_foreach((json_t *)ranges, key, v) {
-        printf("%s%s %s", first ? "" : ", ", key,
-               json_is_string(v) ? json_string_value(v) : "(invalid)");
+        printf("%s%s", first ? "" : ", ", key);
+        size_t i;
+        json_t *x;
+        if (json_is_string(v))
+            printf(" %s", json_string_value(v));
+        else if (json_is_array(v)) /* php_extensions */
+            json_array_foreach(v, i, x)
+                printf(" %s", json_is_string(x) ? json_string_value(x) : "(invalid)");
+        else
+            printf(" (invalid)");
         first = 0;
     }
     printf("%s\n", first ? none : "");
@@ -571,6 +579,20 @@ static int nothing_offered(struct cli *c, const nx_check *chk, const nx_componen
     return NX_EXIT_OK;
 }
 
+/* Without --to: a release newer than the offer, of the site's channel,
+ * held back because [php] binary cannot be run. The update is refused
+ * (exit 1) rather than called up to date or made to an older release:
+ * the admin must name the PHP the site runs, or set [php] check = off. */
+static const nx_release *php_blocked(const nx_component *k)
+{
+    for (size_t i = 0; i < k->nrel && &k->rel[i] != k->offer; i++) {
+        const nx_release *r = &k->rel[i];
+        if (r->admitted && r->php_unchecked && nx_release_newer(k, r) == 1)
+            return r;
+    }
+    return NULL;
+}
+
 /* --force: say which conflicts with what is installed are overridden. */
 static void warn_forced(struct cli *c, const nx_component *k, const nx_release *r)
 {
@@ -602,12 +624,18 @@ int cli_update_component(struct cli *c, const char *component, const struct upda
                component);
     } else if (k) {
         from = k->installed ? nx_xstrdup(k->installed) : NULL;
-        r = o.to ? pick_to(c, chk, k, &o) : k->offer;
-        if (!o.to)
+        const nx_release *blocked = o.to ? NULL : php_blocked(k);
+        char why[2048];
+        r = o.to ? pick_to(c, chk, k, &o) : blocked ? NULL : k->offer;
+        if (!o.to && !blocked)
             hint_unmet(c, k);
         if (r)
             to = nx_xstrdup(r->version);
-        if (!r && o.to)
+        if (blocked) {
+            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "refused: %s %s: %s", k->name,
+                   blocked->version, unmet_text(blocked, why, sizeof why));
+            code = NX_EXIT_FAILED;
+        } else if (!r && o.to)
             code = NX_EXIT_FAILED;
         else if (!r)
             code = nothing_offered(c, chk, k, extra);

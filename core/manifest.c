@@ -230,6 +230,54 @@ static int check_ranges(const char *name, const char *what, const json_t *obj, i
     return 0;
 }
 
+int nx_php_ext_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int nx_requires_ok(const char *name, const json_t *req, nx_err *e)
+{
+    if (!json_is_object(req)) {
+        nx_seterr(e, "%s: \"requires\" is not an object", name);
+        return -1;
+    }
+    json_t *ranges = json_deep_copy(req);
+    const json_t *ext = json_object_get(req, NX_REQ_PHP_EXTENSIONS);
+    json_object_del(ranges, NX_REQ_PHP_EXTENSIONS);
+    int rc = check_ranges(name, "requires", ranges, 0, e);
+    json_decref(ranges);
+    if (rc != 0 || !ext)
+        return rc;
+    if (!json_is_array(ext)) {
+        nx_seterr(e, "%s: \"requires\": \"" NX_REQ_PHP_EXTENSIONS "\" is not a list of PHP "
+                     "extension names", name);
+        return -1;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(ext, i, x) {
+        char buf[400];
+        if (!json_is_string(x) || !nx_php_ext_ok(json_string_value(x))) {
+            nx_seterr(e, "%s: \"requires\": \"" NX_REQ_PHP_EXTENSIONS "\"[%zu]: '%s' is not a "
+                         "PHP extension name (letters, digits, '_' and '-', as php -m prints "
+                         "them)", name, i,
+                      json_is_string(x) ? show(json_string_value(x), buf, sizeof buf)
+                                        : "(not a string)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- entries ------------------------------------------------------------ */
 
 static int key_allowed(enum nx_entry_type t, const char *k)
@@ -547,7 +595,7 @@ static int parse_top(const char *name, nx_manifest *m, nx_err *e)
         }
     }
     v = json_object_get(doc, "requires");
-    if (v && check_ranges(name, "requires", v, 0, e) != 0)
+    if (v && nx_requires_ok(name, v, e) != 0)
         return -1;
     v = json_object_get(doc, "dependencies");
     if (v && check_ranges(name, "dependencies", v, 1, e) != 0)

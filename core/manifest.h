@@ -7,7 +7,8 @@
  *   "component": "core" | "plugin:SLUG",
  *   "version": "1.1.0", "version_code": 1001000,
  *   "release_date": "2026-11-25", "branch": "stable", "build": "20261125",
- *   "requires": { "php": ">=8.1.0", "nexosupport": ">=1.0.0", ... },
+ *   "requires": { "php": ">=8.1.0", "nexosupport": ">=1.0.0", ...,
+ *                 "php_extensions": ["mbstring", "pdo_pgsql"] },
  *   "compatibility": { "plugins": { "slug": ">=2.0.0" } },
  *   "dependencies": { "slug": ">=1.0.0" },          (plugins)
  *   "files": [
@@ -78,6 +79,15 @@ void nx_manifest_free(nx_manifest *m);
 const nx_entry *nx_manifest_find(const nx_manifest *m, const char *path);
 /* Is a relative path acceptable (the rules above)? */
 int nx_manifest_path_ok(const char *path);
+
+/* A release's requirements (manifest, index entry, API answer, version.php):
+ * an object of NAME => version range, and "php_extensions" => a list of
+ * PHP extension names (nx_php_ext_ok) that `php -m` must list. 0, or -1
+ * with e naming `name` and the requirement. */
+#define NX_REQ_PHP_EXTENSIONS "php_extensions"
+int nx_requires_ok(const char *name, const json_t *req, nx_err *e);
+/* 1-64 of letters, digits, '_' and '-' (as `php -m` lists them). */
+int nx_php_ext_ok(const char *s);
 
 /* A plugin's slug (docs/releases.md): 1-64 of a-z 0-9 _ -, starting with a
  * letter or digit. The one rule, for manifests and key scopes alike. */

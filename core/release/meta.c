@@ -200,6 +200,33 @@ static int take_ranges(json_t *v, const char *key, json_t **out, int keep_absent
     return 0;
 }
 
+/* 'requires': version ranges, and 'php_extensions' => a list of PHP
+ * extension names (manifest.h, nx_requires_ok). */
+static int take_requires(struct rel_meta *m, json_t *v, const char *file, nx_err *e)
+{
+    json_t *o = json_object_get(v, "requires");
+    if (!o || (json_is_array(o) && json_array_size(o) == 0)) {
+        m->requires = json_object();
+        return 0;
+    }
+    if (!json_is_object(o)) {
+        nx_seterr(e, "%s: 'requires' must be an array of NAME => VERSION RANGE", file);
+        return -1;
+    }
+    json_t *ranges = json_deep_copy(o);
+    json_object_del(ranges, NX_REQ_PHP_EXTENSIONS);
+    json_t *wrap = json_pack("{s:o}", "requires", ranges);
+    json_t *checked = NULL;
+    int rc = take_ranges(wrap, "requires", &checked, 0, file, e);
+    json_decref(checked);
+    json_decref(wrap);
+    if (rc == 0 && nx_requires_ok(file, o, e) != 0)
+        rc = -1;
+    if (rc == 0)
+        m->requires = json_incref(o);
+    return rc;
+}
+
 static int take_compat(struct rel_meta *m, json_t *v, const char *file, nx_err *e)
 {
     json_t *o = json_object_get(v, "compatibility");
@@ -245,7 +272,7 @@ int rel_meta_load(struct rel_meta *m, const char *component, const char *src, co
     }
     if (take_version(m, v, file, e) != 0 || take_date(m, v, date, file, e) != 0 ||
         take_strings(m, v, file, e) != 0 ||
-        take_ranges(v, "requires", &m->requires, 0, file, e) != 0 ||
+        take_requires(m, v, file, e) != 0 ||
         take_compat(m, v, file, e) != 0 ||
         take_ranges(v, "dependencies", &m->dependencies, 1, file, e) != 0)
         goto out;

@@ -141,11 +141,19 @@ check "list --json" \
 check "list --json: plugin without an offer for 3.0.0" \
     jqt '.components[1] | .component == "plugin:forum" and .offer == "2.1.0" and (.releases[0].unmet | length == 1)'
 
-# Without php on the PATH the php requirement is skipped with a note.
+# Without php on the PATH a release requiring php is not offered: the
+# requirement cannot be checked ([php] binary named); with [php] check =
+# off it is skipped with a note (tests/e2e/php_check.sh has the rest).
 mkdir -p "$T/nobin"
 rc=$(PATH="$T/nobin" rc_of "$NX" -c "$CONF" check)
-check "no php: requirement skipped with a note, 1.2.0 offered (rc $rc)" \
-    bash -c "test $rc = 100 && grep -q 'no php binary on the PATH' '$T/err' && grep -qx 'core 1.0.0 -> 1.2.0' '$T/out'"
+check "no php: releases requiring php not offered, [php] binary named (rc $rc)" \
+    bash -c "test $rc = 100 && grep -q 'core 1.2.0 is not offered: php >=99.0: not checked: \[php\] binary = php' '$T/err' && ! grep -q '^core' '$T/out'"
+cp "$CONF" "$T/conf.keep"
+printf '[php]\ncheck = off\n' >> "$CONF"
+rc=$(PATH="$T/nobin" rc_of "$NX" -c "$CONF" check)
+check "no php, [php] check = off: requirement skipped with a note, 1.2.0 offered (rc $rc)" \
+    bash -c "test $rc = 100 && grep -q 'php requirements not checked: \[php\] check = off' '$T/err' && grep -qx 'core 1.0.0 -> 1.2.0' '$T/out'"
+cp "$T/conf.keep" "$CONF"
 
 # A SQLite database that does not exist is not created by a check.
 sed -i "s|^path = $T/site.db|path = $T/nodb.db|" "$CONF"
