@@ -14,10 +14,17 @@
  *     the migration and its undo would fail otherwise), the path named;
  *   - at least min_free_mb MB are free on the filesystems of the site
  *     root, [paths] state and [paths] backups;
- *   - php_extensions (space separated) are loaded in `php -m`;
+ *   - the PHP the site runs, [php] binary of the config (default php on
+ *     the PATH), meets the offer's requires.php and loads the extensions
+ *     of requires.php_extensions and of the setting php_extensions (space
+ *     separated) in `BINARY -m`; when that binary cannot be run the step
+ *     fails naming [php] binary and the config file, unless [php] check =
+ *     off (then a warning says PHP was not checked);
  *   - the database is reachable (check_database = true) and its server
- *     version, and PHP's, meet the offer's "requires" (the manifest the
- *     verify step shares as "manifest_file").
+ *     version meets the offer's "requires".
+ * The offer's requires come from the manifest the verify step shares as
+ * "manifest_file" (a pipeline that runs health_check before verify, as the
+ * shipped ones do, has them checked by the update check instead).
  * "No other update is running" holds already: the host holds the lock.
  */
 #ifndef _GNU_SOURCE
@@ -240,22 +247,53 @@ static int check_space(const struct nexo_host *h, nexo_ctx *c, const char *root)
 
 /* ---- PHP ---- */
 
-/* Full path of `php` on PATH into buf; 0 found, -1 not. */
-static int find_php(char *buf, size_t len)
+/* [php] binary (default php; searched on the PATH when it names no
+ * folder) into buf; 0, or -1 with why. */
+static int find_php(const struct nexo_host *h, nexo_ctx *c, char *buf, size_t len, char *why,
+                    size_t wlen)
 {
+    const char *bin = h->config(c, "php", "binary");
+    if (!bin || !*bin)
+        bin = "php";
+    if (strchr(bin, '/')) {
+        snprintf(buf, len, "%s", bin);
+        if (access(buf, X_OK) == 0)
+            return 0;
+        snprintf(why, wlen, "%s: %s", bin, strerror(errno));
+        return -1;
+    }
     const char *path = getenv("PATH");
     char *copy = nx_xstrdup(path ? path : "/usr/bin:/bin");
     char *save = NULL;
     int found = -1;
     for (char *d = strtok_r(copy, ":", &save); d && found; d = strtok_r(NULL, ":", &save)) {
-        int n = snprintf(buf, len, "%s/php", *d ? d : ".");
+        int n = snprintf(buf, len, "%s/%s", *d ? d : ".", bin);
         struct stat st;
         if (n > 0 && (size_t)n < len && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
             access(buf, X_OK) == 0)
             found = 0;
     }
     free(copy);
+    if (found)
+        snprintf(why, wlen, "not found on the PATH");
     return found;
+}
+
+/* [php] binary cannot be run for `what`: fail naming the setting and the
+ * config file, or with [php] check = off warn and go on. */
+static int php_cannot(const struct nexo_host *h, nexo_ctx *c, const char *what, const char *why)
+{
+    const char *bin = h->config(c, "php", "binary");
+    const char *check = h->config(c, "php", "check");
+    const char *file = h->info(c, "config_file");
+    if (check && strcmp(check, "off") == 0) {
+        h->log(c, NEXO_LOG_WARN, "%s: not checked ([php] check = off)", what);
+        return 0;
+    }
+    return h->fail(c, NEXO_ENOTFOUND, "%s: not checked: [php] binary = %s (in %s) cannot be "
+                   "run: %s; set [php] binary to the PHP the site runs (e.g. /usr/bin/php8.2), "
+                   "or [php] check = off", what, bin && *bin ? bin : "php",
+                   file ? file : "the configuration", why);
 }
 
 static void exec_child(char *const argv[], int outfd)
@@ -335,19 +373,39 @@ static int has_line(const char *text, const char *ext)
     return 0;
 }
 
-static int check_extensions(const struct nexo_host *h, nexo_ctx *c)
+/* The extensions to look for: the setting php_extensions (space
+ * separated) and the offer's requires.php_extensions, as one string. */
+static char *wanted_extensions(const struct nexo_host *h, nexo_ctx *c, json_t *req)
 {
-    const char *want = h->setting(c, "php_extensions");
-    if (!want || !*want)
-        return 0;
-    char php[PATH_MAX];
-    if (find_php(php, sizeof php) != 0)
-        return h->fail(c, NEXO_ENOTFOUND,
-                       "php_extensions = %s: php is not on PATH, cannot check them", want);
+    const char *set = h->setting(c, "php_extensions");
+    char *want = nx_xstrdup(set ? set : "");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(req, "php_extensions"), i, x) {
+        if (!json_is_string(x))
+            continue;
+        char *more = nx_xasprintf("%s%s%s", want, *want ? " " : "", json_string_value(x));
+        free(want);
+        want = more;
+    }
+    return want;
+}
+
+static int check_extensions(const struct nexo_host *h, nexo_ctx *c, const char *php,
+                            const char *want)
+{
     char *out = nx_xmalloc(OUT_MAX);
-    char *argv[] = { php, (char *)"-m", NULL };
-    int rc = capture(argv, out, OUT_MAX) == 0 ? 0
-             : h->fail(c, NEXO_ERROR, "%s -m failed", php);
+    char *argv[] = { (char *)php, (char *)"-m", NULL };
+    int rc = 0;
+    if (capture(argv, out, OUT_MAX) != 0) {
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof why, "'%s -m' failed", php);
+        char *what = nx_xasprintf("php_extensions %s", want);
+        rc = php_cannot(h, c, what, why);
+        free(what);
+        free(out);
+        return rc;
+    }
     char *copy = nx_xstrdup(want);
     char *save = NULL;
     for (char *e = strtok_r(copy, " \t,", &save); e && rc == 0; e = strtok_r(NULL, " \t,", &save))
@@ -383,19 +441,46 @@ static int in_range(const struct nexo_host *h, nexo_ctx *c, const char *what,
     return 0;
 }
 
-static int check_php_version(const struct nexo_host *h, nexo_ctx *c, const char *range)
+static int check_php_version(const struct nexo_host *h, nexo_ctx *c, const char *php,
+                             const char *range)
 {
-    char php[PATH_MAX];
-    if (find_php(php, sizeof php) != 0) {
-        h->log(c, NEXO_LOG_WARN, "php is not on PATH: the requirement php %s is not checked",
-               range);
+    char out[256];
+    char *argv[] = { (char *)php, (char *)"-r", (char *)"echo PHP_VERSION;", NULL };
+    if (capture(argv, out, sizeof out) != 0 || !out[0]) {
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof why, "'%s -r 'echo PHP_VERSION;'' failed", php);
+        char *what = nx_xasprintf("php %s", range);
+        int rc = php_cannot(h, c, what, why);
+        free(what);
+        return rc;
+    }
+    return in_range(h, c, "php", range, out);
+}
+
+/* requires.php and the extensions, with [php] binary. */
+static int check_php(const struct nexo_host *h, nexo_ctx *c, json_t *req)
+{
+    const char *range = json_string_value(json_object_get(req, "php"));
+    char *want = wanted_extensions(h, c, req);
+    char php[PATH_MAX], why[PATH_MAX + 64];
+    int rc = 0;
+    if (!range && !*want) {
+        free(want);
         return 0;
     }
-    char out[256];
-    char *argv[] = { php, (char *)"-r", (char *)"echo PHP_VERSION;", NULL };
-    if (capture(argv, out, sizeof out) != 0)
-        return h->fail(c, NEXO_ERROR, "%s -r 'echo PHP_VERSION;' failed", php);
-    return in_range(h, c, "php", range, out);
+    if (find_php(h, c, php, sizeof php, why, sizeof why) != 0) {
+        char *what = range ? nx_xasprintf("php %s", range)
+                           : nx_xasprintf("php_extensions %s", want);
+        rc = php_cannot(h, c, what, why);
+        free(what);
+    } else {
+        if (range)
+            rc = check_php_version(h, c, php, range);
+        if (!rc && *want)
+            rc = check_extensions(h, c, php, want);
+    }
+    free(want);
+    return rc;
 }
 
 /* ---- database ---- */
@@ -460,8 +545,7 @@ static int check_database(const struct nexo_host *h, nexo_ctx *c, json_t *req)
 static int check_offer(const struct nexo_host *h, nexo_ctx *c)
 {
     json_t *req = requirements(h, c);
-    const char *php = json_string_value(json_object_get(req, "php"));
-    int rc = php ? check_php_version(h, c, php) : 0;
+    int rc = check_php(h, c, req);
     if (!rc)
         rc = check_database(h, c, req);
     json_decref(req);
@@ -480,8 +564,6 @@ static int hc_run(const struct nexo_host *h, nexo_ctx *c)
         rc = check_sqlite(h, c);
     if (!rc)
         rc = check_space(h, c, root);
-    if (!rc)
-        rc = check_extensions(h, c);
     if (!rc)
         rc = check_offer(h, c);
     if (!rc)

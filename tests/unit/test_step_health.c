@@ -75,6 +75,9 @@ static void host(struct fakehost *fh)
     snprintf(p, sizeof p, "%s/backups", tmp);
     json_object_set_new(fh->info, "backups_dir", json_string(p));
     json_object_set_new(fh->config, "site.managed", json_string("core public_html"));
+    json_object_set_new(fh->config, "php.binary", json_string("php"));
+    json_object_set_new(fh->config, "php.check", json_string("on"));
+    json_object_set_new(fh->info, "config_file", json_string("/etc/nexo-update.ini"));
     if (plugin_dir)
         json_object_set_new(fh->info, "component_dir", json_string(plugin_dir));
     if (sqlite_db) {
@@ -243,7 +246,9 @@ START_TEST(php_extensions_required)
     ck_assert_msg(strstr(fh.msg, "PHP extension intl is not loaded") != NULL, "%s", fh.msg);
     setenv("PATH", "/nonexistent", 1);
     ck_assert_int_ne(fh_call(&fh, "run"), 0);
-    ck_assert_msg(strstr(fh.msg, "php is not on PATH") != NULL, "%s", fh.msg);
+    ck_assert_msg(strstr(fh.msg, "php_extensions json intl: not checked: [php] binary = php "
+                                 "(in /etc/nexo-update.ini) cannot be run: not found on the "
+                                 "PATH") != NULL, "%s", fh.msg);
     fh_free(&fh);
 }
 END_TEST
@@ -261,9 +266,51 @@ START_TEST(php_version_requirement)
                   fh.msg);
     write_file(mf, "{\"requires\": {\"php\": \">=8.1.0\"}}", 0644);
     ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
-    setenv("PATH", "/nonexistent", 1); /* no php: warn and skip */
+    setenv("PATH", "/nonexistent", 1); /* no php: refused, naming [php] binary */
+    ck_assert_int_eq(fh_call(&fh, "run"), NEXO_ENOTFOUND);
+    ck_assert_msg(strstr(fh.msg, "php >=8.1.0: not checked: [php] binary = php (in "
+                                 "/etc/nexo-update.ini) cannot be run") != NULL, "%s", fh.msg);
+    ck_assert_ptr_nonnull(strstr(fh.msg, "[php] check = off"));
+    json_object_set_new(fh.config, "php.check", json_string("off")); /* warned, not checked */
     ck_assert_msg(fh_call(&fh, "run") == 0, "%s", fh.msg);
-    ck_assert_ptr_nonnull(strstr(fh.logbuf, "php is not on PATH"));
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "php >=8.1.0: not checked ([php] check = off)"));
+    fh_free(&fh);
+}
+END_TEST
+
+/* [php] binary names the PHP the site runs, off the PATH; the manifest's
+ * requires.php_extensions are looked for in its -m; one that cannot be
+ * run (exits non-zero) is refused like a missing one. */
+START_TEST(php_binary_setting)
+{
+    char mf[256], php74[256], broken[256];
+    snprintf(mf, sizeof mf, "%s/manifest.json", tmp);
+    snprintf(php74, sizeof php74, "%s/php7.4", tmp);
+    snprintf(broken, sizeof broken, "%s/php-broken", tmp);
+    write_file(php74, "#!/bin/sh\n"
+                      "case \"$1\" in\n"
+                      "-m) printf '[PHP Modules]\\nCore\\njson\\nmbstring\\n' ;;\n"
+                      "-r) printf '7.4.33' ;;\n"
+                      "esac\n", 0755);
+    write_file(broken, "#!/bin/sh\nexit 3\n", 0755);
+    write_file(mf, "{\"requires\": {\"php\": \">=7.4\", \"php_extensions\": [\"json\", "
+                   "\"intl\"]}}", 0644);
+    struct fakehost fh;
+    host(&fh);
+    json_object_set_new(fh.shared, "manifest_file", json_string(mf));
+    json_object_set_new(fh.config, "php.binary", json_string(php74));
+    ck_assert_int_eq(fh_call(&fh, "run"), NEXO_ENOTFOUND);
+    ck_assert_msg(strstr(fh.msg, "the PHP extension intl is not loaded") != NULL, "%s", fh.msg);
+    ck_assert_ptr_nonnull(strstr(fh.msg, php74));
+    ck_assert_ptr_nonnull(strstr(fh.logbuf, "php 7.4.33 meets >=7.4"));
+    write_file(mf, "{\"requires\": {\"php\": \">=8.1\", \"php_extensions\": [\"json\"]}}",
+               0644);
+    ck_assert_int_eq(fh_call(&fh, "run"), NEXO_ENOTSUP);
+    ck_assert_msg(strstr(fh.msg, "requires php >=8.1, the site has 7.4.33") != NULL, "%s", fh.msg);
+    json_object_set_new(fh.config, "php.binary", json_string(broken));
+    ck_assert_int_eq(fh_call(&fh, "run"), NEXO_ENOTFOUND);
+    ck_assert_msg(strstr(fh.msg, "cannot be run") != NULL && strstr(fh.msg, broken) != NULL,
+                  "%s", fh.msg);
     fh_free(&fh);
 }
 END_TEST
@@ -308,6 +355,7 @@ int main(void)
     tcase_add_test(tc, wrong_user_refused_naming_owner);
     tcase_add_test(tc, php_extensions_required);
     tcase_add_test(tc, php_version_requirement);
+    tcase_add_test(tc, php_binary_setting);
     tcase_add_test(tc, database_required);
     tcase_add_test(tc, validate_refuses);
     suite_add_tcase(s, tc);
