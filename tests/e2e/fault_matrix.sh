@@ -116,9 +116,7 @@ hook_runs() { # hook_runs ID N: the rollback.after hooks ran N times for ID
 }
 # release_tree DIR: the managed paths of DIR (path, type, mode, sha256)
 release_tree() {
-    (cd "$1" && find $MANAGED -printf '%p %y %m\n' | LC_ALL=C sort | while read -r p y m; do
-        if [ "$y" = f ]; then echo "$p $y $m $(sha256sum < "$p" | cut -c1-64)"; else echo "$p $y $m"; fi
-    done)
+    (cd "$1" && find $MANAGED -printf '%p %y %m\n' | LC_ALL=C sort | nx_tree_sum)
 }
 # the new release's tree, with the manifest the extract step records in it
 # (record_manifest, docs/updates.md) equal to the package's

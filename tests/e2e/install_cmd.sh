@@ -88,10 +88,7 @@ n_tables() {
 # without the manifest the extract step records for `nexo-update verify`
 managed_list() {
     (cd "$1" && find core public_html resources database -path core/.nexo-release.json -prune \
-        -o -printf '%p %y %m\n' | LC_ALL=C sort | while read -r p y m; do
-            if [ "$y" = f ]; then echo "$p $y $m $(sha256sum < "$p" | cut -c1-64)"
-            else echo "$p $y $m"; fi
-        done)
+        -o -printf '%p %y %m\n' | LC_ALL=C sort | nx_tree_sum)
 }
 
 # nothing of an install: no managed path, no table, nothing left behind

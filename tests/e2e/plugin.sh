@@ -65,9 +65,7 @@ core_same() {
 }
 # tree DIR: path, type, mode, sha256 below DIR
 tree() {
-    (cd "$1" && find . -printf '%p %y %m\n' | LC_ALL=C sort | while read -r p y m; do
-        if [ "$y" = f ]; then echo "$p $y $m $(sha256sum < "$p" | cut -c1-64)"; else echo "$p $y $m"; fi
-    done)
+    (cd "$1" && find . -printf '%p %y %m\n' | LC_ALL=C sort | nx_tree_sum)
 }
 # plugin_is V: the plugin's folder is exactly release V's tree plus the
 # manifest the extract step records in it

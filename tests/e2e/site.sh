@@ -89,12 +89,8 @@ site_files() {
     local skip=./var/custom-script.env
     # SITE_SKIP_CACHE=1: leave var/cache out (a successful update empties it)
     [ "${SITE_SKIP_CACHE:-0}" = 1 ] && skip=./var/cache
-    (cd "$T/site" && find . \( -path ./var/custom-script.env -o -path "$skip" \) -prune -o -printf '%p %y %m\n' | LC_ALL=C sort |
-        while read -r p y m; do
-            if [ "$y" = f ]; then echo "$p $y $m $(sha256sum < "$p" | cut -c1-64)"
-            elif [ "$y" = l ]; then echo "$p $y $(readlink "$p")"
-            else echo "$p $y $m"; fi
-        done)
+    (cd "$T/site" && find . \( -path ./var/custom-script.env -o -path "$skip" \) -prune -o -printf '%p %y %m %l\n' |
+        LC_ALL=C sort | nx_tree_sum 1)
 }
 
 site_snapshot() {
@@ -112,8 +108,8 @@ site_same() {
 }
 
 site_own_files() {
-    (cd "$T/site" && find .env var modules/plugins \( -path var/custom-script.env -o -path var/cache \) -prune -o -type f -printf '%p %m\n' |
-        LC_ALL=C sort | while read -r p m; do echo "$p $m $(sha256sum < "$p" | cut -c1-64)"; done)
+    (cd "$T/site" && find .env var modules/plugins \( -path var/custom-script.env -o -path var/cache \) -prune -o -type f -printf '%p f %m\n' |
+        LC_ALL=C sort | nx_tree_sum | sed 's/ f / /')
 }
 
 site_version_disk() {
