@@ -95,6 +95,9 @@ START_TEST(test_defaults)
     assert_get(c, "notify", "from", "nexo-update@localhost");
     assert_get(c, "notify", "email", NULL);
     assert_get(c, "auto", "apply", "none");
+    assert_get(c, "server", "channel", "stable");
+    assert_get(c, "php", "binary", "php");
+    assert_get(c, "php", "check", "on");
     /* Keys the host does not know. */
     assert_get(c, "site", "nonsense", NULL);
     assert_get(c, "nosuchsection", "root", NULL);
@@ -338,6 +341,27 @@ START_TEST(test_err_bad_choice)
     /* A prefix of a choice is no choice. */
     static const char *const n3[] = { "driver", "'pg'", NULL };
     expect_error_at("[database]\ndriver = pg\n", 2, n3);
+    static const char *const n4[] = { "[server] channel", "'nightly'", "stable|rc|beta|alpha",
+                                      NULL };
+    expect_error_at("[server]\nurl = https://x\nchannel = nightly\n", 3, n4);
+    static const char *const n5[] = { "[php] check", "'maybe'", "on|off", NULL };
+    expect_error_at("[php]\nbinary = /usr/bin/php8.2\ncheck = maybe\n", 3, n5);
+}
+END_TEST
+
+START_TEST(test_channel_and_php_set)
+{
+    static const char *const channels[] = { "stable", "rc", "beta", "alpha" };
+    for (size_t i = 0; i < N_ELEMS(channels); i++) {
+        char *text = nx_xasprintf("[server]\nchannel = %s\n[php]\nbinary = /usr/bin/php8.2\n"
+                                  "check = %s\n", channels[i], i % 2 ? "off" : "on");
+        nx_config *c = load_text(text, NULL);
+        assert_get(c, "server", "channel", channels[i]);
+        assert_get(c, "php", "binary", "/usr/bin/php8.2");
+        assert_get(c, "php", "check", i % 2 ? "off" : "on");
+        nx_config_free(c);
+        free(text);
+    }
 }
 END_TEST
 
@@ -731,6 +755,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_err_empty_integer);
     tcase_add_test(tc, test_err_bad_boolean);
     tcase_add_test(tc, test_err_bad_choice);
+    tcase_add_test(tc, test_channel_and_php_set);
     tcase_add_test(tc, test_err_empty_path);
     tcase_add_test(tc, test_err_syntax_no_equals);
     tcase_add_test(tc, test_err_section_without_bracket);
