@@ -84,3 +84,22 @@ nx_tree_sum() {
             { print $1 " " $2 " " $3 }
             END { exit bad }' - <(printf '%s\n' "$lines")
 }
+
+# nx_tree_list DIR PATH...: the paths below DIR (relative to it) with type,
+# mode and link target, and the sha256 of each file - sorted: two trees are
+# the same when their lists are (three processes, not one per file; find
+# waits for each sha256sum it starts, so their lines never mix).
+nx_tree_list() {
+    local dir=$1; shift
+    (cd "$dir" && find "$@" -printf '%p %y %m %l\n' -type f -exec sha256sum {} + | LC_ALL=C sort)
+}
+
+# nx_mask_run T0 (a filter): update ids and epoch seconds between a day
+# before T0 and a day after now masked, to compare what two runs at
+# different times wrote (database dumps, reports). Perl: it starts in
+# milliseconds (a python3 behind a version manager's shim takes seconds).
+nx_mask_run() {
+    perl -pe 'BEGIN { ($lo, $hi) = ($ARGV[0] - 86400, $ARGV[1] + 86400); @ARGV = () }
+        s/\b\d{8}-\d{6}-[0-9a-f]{8}\b/<update-id>/g;
+        s/\b(\d{9,11})\b/$1 >= $lo && $1 <= $hi ? "<time>" : $1/ge' "$1" "$(date +%s)"
+}
