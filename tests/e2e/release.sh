@@ -118,15 +118,22 @@ check_package() {
     check "$name: executable file keeps 0755" bash -c "bsdtar -tvf '$pkg' | grep -q '^-rwxr-xr-x .* bin/cron.sh$'"
     check "$name: symlink kept" bash -c "bsdtar -tvf '$pkg' | grep -q '^l.* public_html/assets/current -> css$'"
     mkdir -p "$x" && bsdtar -xpf "$pkg" -C "$x"
-    local bad=0
-    while read -r f; do
-        h=$(sha256sum < "$src/$f" | cut -d' ' -f1)
-        [ "$h" = "$(sha256sum < "$x/$f" | cut -d' ' -f1)" ] || bad=1
-        [ "$h" = "$(jq -r --arg p "$f" '.files[] | select(.path == $p) | .sha256' "$x/nexo-release.json")" ] || bad=1
-        [ "$(stat -c %s "$src/$f")" = "$(jq -r --arg p "$f" '.files[] | select(.path == $p) | .size' "$x/nexo-release.json")" ] || bad=1
-        [ "$(stat -c %04a "$src/$f")" = "$(jq -r --arg p "$f" '.files[] | select(.path == $p) | .mode' "$x/nexo-release.json")" ] || bad=1
-    done < <(cd "$src" && find . -path ./.git -prune -o -type f -printf '%P\n')
-    check "$name: every file's bytes, size, mode and sha256 match the source" test "$bad" = 0
+    (cd "$src" && find . -path ./.git -prune -o -type f -printf '%P\0') > "$x.files"
+    # every source file: its sha256 equals the extracted copy's and, with its
+    # size and mode, the manifest's one entry for its path (one sha256sum,
+    # stat and jq run each, not one per file)
+    check "$name: every file's bytes, size, mode and sha256 match the source" \
+        awk -F '\t' '
+            FILENAME == ARGV[1] { sh[substr($0, 67)] = substr($0, 1, 64); next }
+            FILENAME == ARGV[2] { xh[substr($0, 67)] = substr($0, 1, 64); next }
+            FILENAME == ARGV[3] { if ($1 in man) dup[$1] = 1; man[$1] = $2 "\t" $3 "\t" $4; next }
+            { if (!($1 in sh) || xh[$1] != sh[$1] || ($1 in dup) || man[$1] != sh[$1] "\t" $2 "\t" $3) {
+                  print "# " $1 ": the source, the package or the manifest differ" > "/dev/stderr"; bad = 1 } }
+            END { exit bad }' \
+            <(cd "$src" && xargs -0 -r sha256sum -z -- < "$x.files" | tr '\0' '\n') \
+            <(cd "$x" && xargs -0 -r sha256sum -z -- < "$x.files" 2> /dev/null | tr '\0' '\n') \
+            <(jq -r '.files[] | "\(.path)\t\(.sha256)\t\(.size)\t\(.mode)"' "$x/nexo-release.json") \
+            <(cd "$src" && xargs -0 -r stat -c $'%n\t%s\t%04a' -- < "$x.files")
     local m="$x/nexo-release.json"
     check "$name: manifest component, version, version_code" \
         jqe --arg v "$v" '.format == 1 and .component == "core" and .version == $v and (.version_code | type) == "number"' "$m"
