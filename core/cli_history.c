@@ -261,7 +261,7 @@ static void print_attempt(const json_t *doc)
                      (long long)json_integer_value(json_object_get(s, "ms")));
         if (json_is_string(json_object_get(s, "undo")))
             snprintf(undo, sizeof undo, "undo %s", str(s, "undo"));
-        printf("    %-20s %-8s %10s  %s\n", str(s, "name"), str(s, "outcome"), ms, undo);
+        printf("    %-20s %-11s %10s  %s\n", str(s, "name"), str(s, "outcome"), ms, undo);
         const char *err = json_string_value(json_object_get(s, "error"));
         if (err)
             printf("      %s\n", err);

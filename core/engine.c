@@ -335,7 +335,11 @@ static int after_failure(nx_run *r, struct nx_stepst *st, const char *error)
     }
     json_t *f = json_pack("{s:b, s:s?, s:b}", "changed", changed, "error", error, "recovered",
                           r->recovering);
-    return finish(r, "rolled_back", f, changed ? NX_EXIT_ROLLED_BACK : NX_EXIT_FAILED);
+    /* nothing changed: nothing was rolled back — refused (a check, a
+     * signature), or interrupted (a signal; recover after a kill) */
+    const char *outcome = changed ? "rolled_back"
+                          : r->recovering || got_signal ? "interrupted" : "refused";
+    return finish(r, outcome, f, changed ? NX_EXIT_ROLLED_BACK : NX_EXIT_FAILED);
 }
 
 int nx_engine_execute(nx_run *r)

@@ -607,7 +607,9 @@ static void apply_record(struct stepview *v, const char *ev, const json_t *rec)
         v->outcome = "done";
         v->ms = json_integer_value(json_object_get(rec, "ms"));
     } else if (strcmp(ev, "step-failed") == 0) {
-        v->outcome = "failed";
+        /* cut by a signal to nexo-update (engine.c's interrupted_msg) */
+        v->outcome = err && strncmp(err, "interrupted by signal", 21) == 0 ? "interrupted"
+                                                                            : "failed";
         v->ms = t - v->start_t;
         v->error = err;
     } else if (strcmp(ev, "undo-start") == 0) {
@@ -688,8 +690,9 @@ json_t *nx_report_steps(const json_t *records)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        /* started, never finished (killed): it failed */
-        const char *outcome = strcmp(v[i].outcome, "running") == 0 ? "failed" : v[i].outcome;
+        /* started, never finished: the process was killed during it */
+        const char *outcome = strcmp(v[i].outcome, "running") == 0 ? "interrupted"
+                                                                   : v[i].outcome;
         json_t *d = json_array_get(desc, i);
         const char *name = json_string_value(json_object_get(d, "name"));
         const char *module = json_string_value(json_object_get(d, "module"));

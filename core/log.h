@@ -87,9 +87,10 @@ json_t *nx_report_frame(const char *outcome, int code, const char *component,
                         const char *from, const char *to, const char *error);
 
 /* The steps of an update as its journal's records tell them (those of a
- * recover included): [{name, module, outcome (done, failed, undone,
- * skipped), ms, undo (null, done, failed, started), undo_ms, error,
- * undo_error?, commit_error?}]. */
+ * recover included): [{name, module, outcome (done, failed, interrupted:
+ * cut by a signal or by the process being killed, undone, skipped), ms,
+ * undo (null, done, failed, started), undo_ms, error, undo_error?,
+ * commit_error?}]. */
 json_t *nx_report_steps(const json_t *records);
 
 /* A command that updates collects its lines in a sink of its own (they

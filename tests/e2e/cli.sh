@@ -234,4 +234,23 @@ printf '[pipeline]\nname = x\n[register]\nmodule = register_version\ncomponent =
 rc=$(rc_of "$NX" -c "$CONF" pipeline validate badreg)
 check "validate: a register_version setting that cannot be registered is still refused" \
     bash -c "test $rc = 1 && grep -q \"component 'bad name' cannot be registered\" '$T/err'"
+# docs/admin-guide.md says what the code and tests/demo.sh do (issue 12,
+# item 5): rollback.ini runs the rollback.after hooks, so the guide must not
+# say they do not run after 'rollback'; tests/demo.sh makes no plugin, so
+# the guide must not say its demo has one.
+SRC=$(cd "$here/../.." && pwd)
+GUIDE="$SRC/docs/admin-guide.md"
+check "rollback.ini runs the rollback.after hooks (when = run)" \
+    bash -c "grep -A6 '^\[hooks-after\]' '$SRC/conf/pipelines/rollback.ini' | grep -q '^event = rollback.after' &&
+             grep -A6 '^\[hooks-after\]' '$SRC/conf/pipelines/rollback.ini' | grep -q '^when = run'"
+check "admin-guide: does not say rollback.after hooks do not run after rollback" \
+    bash -c "! tr '\n' ' ' < '$GUIDE' | grep -q 'they did not run after a successful .nexo-update *rollback'"
+check "admin-guide: says they run after a successful rollback" \
+    bash -c "tr '\n' ' ' < '$GUIDE' | grep -q 'and after a successful .nexo-update rollback'"
+if ! grep -q 'component plugin:' "$SRC/tests/demo.sh"; then
+    check "admin-guide: the demo of tests/demo.sh is not said to have a forum plugin" \
+        bash -c "! tr '\n' ' ' < '$GUIDE' | grep -qE 'NexoSupport 1.0.0 … 1.5.0 and a .forum. plugin'"
+    check "admin-guide §3: the forum plugin is not the demo's own" \
+        bash -c "! tr '\n' ' ' < '$GUIDE' | grep -q 'at core 1.4.0 with the forum plugin (§4)'"
+fi
 nx_finish

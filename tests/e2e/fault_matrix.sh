@@ -26,11 +26,12 @@
 # the snapshot taken before the update, the site's own rows are there,
 # .env, var/ and modules/plugins/ untouched, no MAINTENANCE, no journal
 # waiting, lock free, no .nexo-* left, the newest update_history row is
-# this attempt, `rolled_back` (also for an exit 1 attempt: the host records
-# every attempt), and the rollback.after hooks ran exactly when the
-# hooks-rollback step had started (twice when its undo is repeated after
-# an after-undo fault). The site is set up once and re-created only after
-# a roll-forward.
+# this attempt, `rolled_back` (`refused` for an exit 1 attempt, which
+# changed nothing; `interrupted` for a kill before any step that changes
+# the site: the host records every attempt), and the rollback.after hooks
+# ran exactly when the hooks-rollback step had started (twice when its undo
+# is repeated after an after-undo fault). The site is set up once and
+# re-created only after a roll-forward.
 #
 # One row per attempt: after an undo fault (exit 4) the host writes a
 # `rollback_failed` row; recover replaces it with `rolled_back`, keeping
@@ -168,7 +169,7 @@ verify_old() { # verify_old CASE ID HOOKRUNS
     check "$name: the rows the site wrote are there" site_rows
     check "$name: .env, var/, modules/plugins/ untouched" own_same
     check "$name: no MAINTENANCE, no journal waiting, lock free, no .nexo-* left" site_clean
-    check "$name: history: newest attempt ${id:-?} is rolled_back" history_is "$id" rolled_back
+    check "$name: history: newest attempt ${id:-?} is $OUTCOME" history_is "$id" "$OUTCOME"
     check "$name: history: one row for the attempt" history_once "$id"
     check "$name: rollback.after hooks ran $3 time(s)" hook_runs "$id" "$3"
 }
@@ -216,6 +217,23 @@ recover_twice() {
         bash -c "test $rc = 0 && grep -q 'nothing to recover' '$T/rec.out'"
 }
 
+# outcome_of NEXO_FAULT WANT: the history outcome of an attempt that ends on
+# the old release (engine.c): nothing changed - refused (exit 1), or
+# interrupted (killed before a step that changes the site had started: only
+# precheck steps, which journal nothing undo needs); else rolled_back.
+PRECHECK_MODULES=" health_check notify download verify extract plugin_steps "
+outcome_of() {
+    local fault=$1 want=$2 k
+    if [ "$want" = 1 ]; then echo refused; return; fi
+    if [ "$want" = 137 ] && [ -n "$fault" ] && [[ $fault != *,* ]]; then
+        for k in "${!STEPS[@]}"; do
+            [[ $PRECHECK_MODULES == *" ${MODULES[$k]} "* ]] || break
+            if [ "${STEPS[$k]}" = "${fault%%:*}" ]; then echo interrupted; return; fi
+        done
+    fi
+    echo rolled_back
+}
+
 # run_case CASE NEXO_FAULT WANT HOOKRUNS ERRTEXT [CONFIG]
 #   WANT: 1, 3 or 4 (a fail: that exit code, then recover after 4) or 137
 #   (a kill: recover); HOOKRUNS: how often the rollback.after hooks run;
@@ -241,6 +259,7 @@ run_case() {
         check "$name: exit 4 leaves maintenance mode on" test -e "$T/site/MAINTENANCE"
     fi
     case $want in 137|4) recover_twice "$name" ;; esac
+    OUTCOME=$(outcome_of "$fault" "$want")
     id=$(new_update_id)
     verify_after "$name" "$id" "$runs" "$committing"
 }

@@ -219,6 +219,25 @@ check "core --json, refused by the first step: exit 1" [ "$rc" -eq 1 ] && check 
 fields "core (refused by a step)" \
     '.outcome == "refused"' '.exit == 1' ".update_id | test(\"$ID_RE\")" \
     '.steps[0].outcome == "failed"' '.steps[1:] | all(.outcome == "skipped")'
+REFID=$(jv .update_id)
+check "... history: a refusal that changed nothing is refused, not rolled_back" \
+    [ "$(site_history_outcome "$REFID")" = refused ]
+js history --id "$REFID"
+fields "history --id (refused)" '.attempt.outcome == "refused"' '.journal_outcome == "refused"' \
+    '.attempt.error == "[health] NEXO_FAULT: injected failure at before-run"'
+# killed during a step, then recover: that step was interrupted, not failed
+rc=0
+NEXO_FAULT=replace:before-run:kill quiet_kill "${NXC[@]}" -q -y core > /dev/null 2>&1 || rc=$?
+check "core killed during replace: exit 137" [ "$rc" -eq 137 ]
+"${NXC[@]}" -q recover > /dev/null 2>&1
+KID=$(db_sql "SELECT update_id FROM update_history ORDER BY id DESC LIMIT 1")
+js history --id "$KID"
+fields "history --id (killed, recovered)" '.attempt.outcome == "rolled_back"' \
+    '.attempt.error == "interrupted"' \
+    '.steps[] | select(.name == "replace") | .outcome == "interrupted" and .undo == "done"' \
+    '[.steps[] | select(.outcome == "failed")] == []'
+"${NXC[@]}" history --id "$KID" > "$T/hist.txt" 2>&1
+check "history --id text: the killed step is interrupted" grep -qE '^ +replace +interrupted ' "$T/hist.txt"
 check "site clean after the failures" site_clean
 
 # ---- plugin, all --------------------------------------------------------------------------

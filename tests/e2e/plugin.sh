@@ -191,8 +191,10 @@ fault_case() { # fault_case NEXO_FAULT WANT ERRTEXT
     id=$(new_update_id)
     check "$fault: the plugin, core and the database exactly as before" site_same old
     check "$fault: nothing left behind" site_clean
-    check "$fault: history: plugin:forum 1.0.0 -> 1.2.0 rolled_back" \
-        test "$(history_of "$id")" = "plugin:forum 1.0.0 1.2.0 rolled_back"
+    # exit 1 changed nothing: refused (engine.c), else rolled back
+    local outcome=rolled_back; [ "$want" != 1 ] || outcome=refused
+    check "$fault: history: plugin:forum 1.0.0 -> 1.2.0 $outcome" \
+        test "$(history_of "$id")" = "plugin:forum 1.0.0 1.2.0 $outcome"
 }
 for i in "${!STEPS[@]}"; do
     s=${STEPS[$i]}
