@@ -323,6 +323,113 @@ static int read_site(nx_check *chk, const nx_config *cfg, nx_err *e)
     return rc;
 }
 
+/* ---- the database's registered versions ------------------------------------ */
+
+static void note(json_t *notes, const char *text);
+
+static int registered_row(void *arg, int ncols, const char *const *names,
+                          const char *const *values)
+{
+    (void)names;
+    json_t *v = arg;
+    if (ncols >= 2 && values[0] && values[1] && !json_object_get(v, values[0]))
+        json_object_set_new(v, values[0], json_string(values[1]));
+    return 0;
+}
+
+int nx_db_registered(const nx_out *out, const nx_config *cfg, json_t **versions, nx_err *e)
+{
+    const char *drv = nx_config_get(cfg, "database", "driver");
+    const char *path = nx_config_get(cfg, "database", "path");
+    *versions = NULL;
+    if (!drv) {
+        nx_seterr(e, "%s: no [database] configured", nx_config_file(cfg));
+        return 1;
+    }
+    if (strcmp(drv, "sqlite") == 0 && (!path || access(path, F_OK) != 0)) {
+        nx_seterr(e, "the database file %s does not exist", path ? path : "([database] path)");
+        return 1;
+    }
+    json_t *v = json_object();
+    if (nx_db_query_standalone(out, cfg, "SELECT component, version_number FROM "
+                               "system_versions ORDER BY version_code DESC, id DESC",
+                               registered_row, v, e) != 0) {
+        json_decref(v);
+        return -1;
+    }
+    *versions = v;
+    return 0;
+}
+
+int nx_db_state(const char *component, const char *files, const char *registered, char **msg)
+{
+    nx_err e;
+    *msg = NULL;
+    if (!files)
+        return NX_DB_UNKNOWN;
+    if (!registered)
+        return NX_DB_NOT_REGISTERED;
+    int cmp = nx_semver_cmp_str(files, registered, &e);
+    if (cmp == 0)
+        return NX_DB_SAME;
+    if (cmp > 0 && strcmp(component, "core") == 0) {
+        *msg = nx_xasprintf("the database is at %s, the files at %s: the next update of core "
+                            "runs the migrations from %s first; or run 'nexo-update update-db'",
+                            registered, files, registered);
+        return NX_DB_FILES_AHEAD;
+    }
+    if (cmp > 0) {
+        *msg = nx_xasprintf("the database is at %s, the files at %s: the next update of %s "
+                            "runs its migrations from %s first", registered, files, component,
+                            registered);
+        return NX_DB_FILES_AHEAD;
+    }
+    if (cmp < 0) {
+        *msg = nx_xasprintf("refused: the database is at %s, ahead of the files' %s",
+                            registered, files);
+        return NX_DB_DB_AHEAD;
+    }
+    *msg = nx_xasprintf("the database's version '%s' and the files' '%s' cannot be compared: %s",
+                        registered, files, e.msg);
+    return NX_DB_UNKNOWN;
+}
+
+const char *nx_db_state_name(int state)
+{
+    static const char *const names[] = { "unknown", "same", "files_ahead", "database_ahead",
+                                         "not_registered" };
+    return state >= 0 && state <= NX_DB_NOT_REGISTERED ? names[state] : "unknown";
+}
+
+/* Each component's registered version, when the database can be read;
+ * otherwise a note (a check never fails for it). */
+static void read_registered(const nx_out *out, const nx_config *cfg, nx_check *chk)
+{
+    if (!nx_config_get(cfg, "database", "driver"))
+        return;
+    nx_out quiet = *out;
+    quiet.verbosity = 0;
+    json_t *v = NULL;
+    nx_err e;
+    if (nx_db_registered(&quiet, cfg, &v, &e) != 0) {
+        char *t = nx_xasprintf("the versions registered in the database were not compared with "
+                               "the files: %s", e.msg);
+        note(chk->notes, t);
+        free(t);
+        return;
+    }
+    chk->db_read = 1;
+    for (size_t i = 0; i < chk->ncomp; i++) {
+        nx_component *c = &chk->comp[i];
+        const char *reg = json_string_value(json_object_get(v, c->name));
+        char *msg = NULL;
+        c->registered = reg ? nx_xstrdup(reg) : NULL;
+        c->db_state = nx_db_state(c->name, c->installed, c->registered, &msg);
+        free(msg);
+    }
+    json_decref(v);
+}
+
 /* ---- requirements --------------------------------------------------------- */
 
 struct env {
@@ -1374,6 +1481,7 @@ void nx_check_free(nx_check *c)
         free(k->name);
         free(k->slug);
         free(k->installed);
+        free(k->registered);
         free(k->file);
         json_decref(k->requires);
         json_decref(k->dependencies);
@@ -1463,6 +1571,8 @@ nx_check *nx_check_run_force(const nx_out *out, const nx_config *cfg, const char
     int rc = read_site(chk, cfg, e);
     if (rc == 0)
         add_not_installed(chk, cfg, only);
+    if (rc == 0)
+        read_registered(out, cfg, chk);
     if (rc == 0)
         rc = ask(out, cfg, chk, url, only, e);
     curl_global_cleanup();

@@ -84,6 +84,40 @@ static void hint_unmet(const struct cli *c, const nx_component *k)
     }
 }
 
+/* ---- the database's registered version ------------------------------------- */
+
+/* A component whose registered version differs from its files': said on
+ * stderr ("core: the database is at ...") and added to `arr` (--json
+ * "database_versions"). */
+static void db_mismatch(const struct cli *c, const nx_component *k, json_t *arr)
+{
+    char *msg = NULL;
+    int st = nx_db_state(k->name, k->installed, k->registered, &msg);
+    if (!msg)
+        return;
+    nx_log(&c->out, st == NX_DB_DB_AHEAD ? NEXO_LOG_ERROR : NEXO_LOG_WARN, NULL, "%s: %s",
+           k->name, msg);
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "component", k->name,
+                                         "files", k->installed, "database", k->registered,
+                                         "state", nx_db_state_name(st), "message", msg));
+    free(msg);
+}
+
+/* list --json: the component's registered version and its state. */
+static void db_json(const nx_check *chk, const nx_component *k, json_t *o)
+{
+    if (!chk->db_read)
+        return;
+    char *msg = NULL;
+    int st = nx_db_state(k->name, k->installed, k->registered, &msg);
+    json_object_set_new(o, "registered", k->registered ? json_string(k->registered)
+                                                       : json_null());
+    json_object_set_new(o, "database_state", json_string(nx_db_state_name(st)));
+    if (msg)
+        json_object_set_new(o, "database_message", json_string(msg));
+    free(msg);
+}
+
 /* ---- check ---------------------------------------------------------------- */
 
 static json_t *update_json(const nx_component *k, const nx_release *r)
@@ -136,22 +170,28 @@ int cmd_check(struct cli *c, int argc, char **argv)
     nx_check *chk = run_check(c, NULL, 0);
     if (!chk)
         return NX_EXIT_FAILED;
-    json_t *updates = json_array(), *not_offered = json_array();
+    json_t *updates = json_array(), *not_offered = json_array(), *dbv = json_array();
     for (size_t i = 0; i < chk->ncomp; i++) {
         const nx_component *k = &chk->comp[i];
         hint_unmet(c, k);
         not_offered_json(k, not_offered);
+        if (chk->db_read)
+            db_mismatch(c, k, dbv);
         if (!k->offer)
             continue;
-        json_array_append_new(updates, update_json(k, k->offer));
+        json_t *u = update_json(k, k->offer);
+        if (chk->db_read)
+            json_object_set_new(u, "registered", k->registered ? json_string(k->registered)
+                                                               : json_null());
+        json_array_append_new(updates, u);
         if (!c->out.json)
             printf("%s %s -> %s%s\n", k->name, k->installed, k->offer->version,
                    flags(k->offer));
     }
     size_t n = json_array_size(updates);
-    json_t *doc = json_pack("{s:o, s:o, s:s, s:s, s:O}", "updates", updates, "not_offered",
-                            not_offered, "source", chk->source, "mode", chk->mode, "notes",
-                            chk->notes);
+    json_t *doc = json_pack("{s:o, s:o, s:o, s:s, s:s, s:O}", "updates", updates,
+                            "not_offered", not_offered, "database_versions", dbv, "source",
+                            chk->source, "mode", chk->mode, "notes", chk->notes);
     if (!c->out.json && n == 0)
         printf("no updates\n");
     int extra = NX_EXIT_OK;
@@ -189,15 +229,33 @@ static json_t *release_json(const nx_component *k, const nx_release *r)
     return o;
 }
 
-static json_t *component_json(const nx_component *k)
+static json_t *component_json(const nx_check *chk, const nx_component *k)
 {
     json_t *rels = json_array();
     for (size_t i = 0; i < k->nrel; i++)
         if (nx_release_newer(k, &k->rel[i]) == 1)
             json_array_append_new(rels, release_json(k, &k->rel[i]));
-    return json_pack("{s:s, s:s, s:s, s:s?, s:o}", "component", k->name, "installed",
-                     k->installed, "file", k->file, "offer", k->offer ? k->offer->version : NULL,
-                     "releases", rels);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:o}", "component", k->name, "installed",
+                          k->installed, "file", k->file, "offer",
+                          k->offer ? k->offer->version : NULL, "releases", rels);
+    db_json(chk, k, o);
+    return o;
+}
+
+/* "  database:  1.2.0: what it means" under a component of list. */
+static void print_db(const nx_check *chk, const nx_component *k)
+{
+    if (!chk->db_read)
+        return;
+    char *msg = NULL;
+    int st = nx_db_state(k->name, k->installed, k->registered, &msg);
+    if (st == NX_DB_NOT_REGISTERED)
+        printf("  database:  not registered\n");
+    else if (msg)
+        printf("  database:  %s: %s\n", k->registered, msg);
+    else if (st == NX_DB_SAME)
+        printf("  database:  %s (the same)\n", k->registered);
+    free(msg);
 }
 
 static void print_lines(const char *text, const char *indent, int max)
@@ -291,6 +349,7 @@ static void list_text(const nx_check *chk)
         const nx_component *k = &chk->comp[i];
         size_t shown = 0;
         printf("\n%s %s (%s)\n", k->name, k->installed, k->file);
+        print_db(chk, k);
         for (size_t r = 0; r < k->nrel; r++) {
             if (nx_release_newer(k, &k->rel[r]) != 1)
                 continue;
@@ -314,7 +373,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
     if (c->out.json) {
         json_t *comps = json_array();
         for (size_t i = 0; i < chk->ncomp; i++)
-            json_array_append_new(comps, component_json(&chk->comp[i]));
+            json_array_append_new(comps, component_json(chk, &chk->comp[i]));
         cli_print_json(json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:O}", "source",
                                  chk->source, "mode", chk->mode, "channel", chk->channel,
                                  "key_id", chk->key_id,

@@ -5,6 +5,7 @@
 #include "journal.h"
 #include "lock.h"
 #include "phpver.h"
+#include "update_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -167,35 +168,53 @@ static json_t *interrupted(const char *state)
     return out;
 }
 
-/* The newest registered version of each component (system_versions). */
-static int db_row(void *arg, int ncols, const char *const *names, const char *const *values)
-{
-    (void)names;
-    json_t *v = arg;
-    if (ncols >= 2 && values[0] && values[1] && !json_object_get(v, values[0]))
-        json_object_set_new(v, values[0], json_string(values[1]));
-    return 0;
-}
-
+/* The newest registered version of each component (system_versions,
+ * read as check and list read it: nx_db_registered). */
 static json_t *db_versions(struct cli *c, const nx_config *cfg)
 {
     const char *drv = nx_config_get(cfg, "database", "driver");
     if (!drv)
         return json_null();
-    const char *path = nx_config_get(cfg, "database", "path");
-    if (strcmp(drv, "sqlite") == 0 && path && access(path, F_OK) != 0)
-        return json_pack("{s:s, s:s}", "driver", drv, "error", "the database file does not exist");
-    json_t *v = json_object();
+    json_t *v = NULL;
     nx_err e;
     nx_out quiet = c->out;
     quiet.verbosity = 0;
-    if (nx_db_query_standalone(&quiet, cfg, "SELECT component, version_number FROM "
-                               "system_versions ORDER BY version_code DESC, id DESC",
-                               db_row, v, &e) != 0) {
-        json_decref(v);
+    if (nx_db_registered(&quiet, cfg, &v, &e) != 0)
         return json_pack("{s:s, s:s}", "driver", drv, "error", e.msg);
-    }
     return json_pack("{s:s, s:o}", "driver", drv, "versions", v);
+}
+
+/* One component whose files' and registered versions differ (nx_db_state). */
+static void db_differs(json_t *arr, const char *name, const char *files, json_t *versions)
+{
+    const char *reg = json_string_value(json_object_get(versions, name));
+    char *msg = NULL;
+    int st = nx_db_state(name, files, reg, &msg);
+    if (msg)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "component", name,
+                                             "files", files, "database", reg, "state",
+                                             nx_db_state_name(st), "message", msg));
+    free(msg);
+}
+
+/* "database_versions": core and the plugins whose versions differ from
+ * the database's, when it could be read. */
+static void db_compare(json_t *s, json_t *db)
+{
+    json_t *v = json_object_get(db, "versions");
+    if (!json_is_object(v))
+        return;
+    json_t *arr = json_array();
+    db_differs(arr, "core", json_string_value(json_object_get(json_object_get(s, "core"),
+                                                               "version")), v);
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(s, "plugins"), i, p) {
+        char *name = nx_xasprintf("plugin:%s", json_string_value(json_object_get(p, "slug")));
+        db_differs(arr, name, json_string_value(json_object_get(p, "version")), v);
+        free(name);
+    }
+    json_object_set_new(s, "database_versions", arr);
 }
 
 static void print_db(json_t *s)
@@ -214,6 +233,10 @@ static void print_db(json_t *s)
         printf("database:     no version registered yet\n");
     json_object_foreach(json_object_get(db, "versions"), k, v)
         printf("database:     %s %s (registered)\n", k, json_string_value(v));
+    size_t i;
+    json_array_foreach(json_object_get(s, "database_versions"), i, v)
+        printf("database:     %s: %s\n", json_string_value(json_object_get(v, "component")),
+               json_string_value(json_object_get(v, "message")));
 }
 
 /* Each plugin gets "registered": the newest plugin:SLUG version in the
@@ -357,6 +380,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
                           maintenance(root), "lock", lock, "interrupted", interrupted(state));
     json_t *db = db_versions(c, cfg);
     plugins_registered(json_object_get(s, "plugins"), db);
+    db_compare(s, db);
     json_object_set_new(s, "database", db);
     free(corefile);
     if (root_error) {

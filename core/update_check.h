@@ -65,7 +65,18 @@ typedef struct nx_component {
     size_t nrel;
     const nx_release *offer; /* newest offerable release (nx_release_offerable);
                                 NULL when none */
+    char *registered;     /* the newest version system_versions holds for it;
+                             NULL: not registered, or the database not read */
+    int db_state;         /* NX_DB_* of registered against installed */
 } nx_component;
+
+/* The database's registered version against the files' version.php
+ * (issue 12: migrations always start from the registered version). */
+#define NX_DB_UNKNOWN 0        /* the database was not read */
+#define NX_DB_SAME 1
+#define NX_DB_FILES_AHEAD 2    /* the next update migrates from the database's version */
+#define NX_DB_DB_AHEAD 3       /* refused until files and database agree */
+#define NX_DB_NOT_REGISTERED 4 /* files, no row */
 
 typedef struct nx_check {
     char *source;         /* the index URL, or the API's check URL */
@@ -77,6 +88,7 @@ typedef struct nx_check {
     json_t *notes;        /* array of strings: what could not be evaluated */
     int force;            /* conflicts do not keep a release from the offer */
     char *channel;        /* [server] channel: the pre-releases offered */
+    int db_read;          /* system_versions was read: comp[].registered valid */
 } nx_check;
 
 /* Ask the source configured in cfg. `only`: NULL for core and every
@@ -93,6 +105,24 @@ nx_check *nx_check_run(const nx_out *out, const nx_config *cfg, const char *only
 nx_check *nx_check_run_force(const nx_out *out, const nx_config *cfg, const char *only,
                              int force, nx_err *e);
 void nx_check_free(nx_check *c);
+
+/* The newest version_number system_versions holds per component, as
+ * {"core": "1.2.0", "plugin:SLUG": ...} in *versions, through the
+ * configured driver (outside an update; a SQLite file that does not exist
+ * is not created). 0; 1 when there is nothing to read (no [database], no
+ * SQLite file: e says which); -1 with e naming the database on failure.
+ * For check, list and status. */
+int nx_db_registered(const nx_out *out, const nx_config *cfg, json_t **versions, nx_err *e);
+/* NX_DB_* of a component's files' version against its registered one
+ * (NULL: not registered); *msg (malloc'ed, NULL when they agree or no
+ * row) says what it means: "the database is at 1.2.0, the files at 1.3.0:
+ * the next update of core runs the migrations from 1.2.0 first; or run
+ * 'nexo-update update-db'", or "refused: the database is at 1.4.0, ahead
+ * of the files' 1.3.0". */
+int nx_db_state(const char *component, const char *files, const char *registered, char **msg);
+/* NX_DB_* as text: "unknown", "same", "files_ahead", "database_ahead",
+ * "not_registered". */
+const char *nx_db_state_name(int state);
 const nx_component *nx_check_find(const nx_check *c, const char *name);
 /* The release of exactly `version` (SemVer precedence equal), or NULL. */
 const nx_release *nx_component_release(const nx_component *c, const char *version);
