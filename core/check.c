@@ -1308,7 +1308,7 @@ static void form_add(char **form, const char *key, const char *value)
     *form = n;
 }
 
-static char *api_form(const nx_component *c, const char *php)
+static char *api_form(const nx_component *c, const char *php, const char *channel)
 {
     char *form = NULL;
     form_add(&form, "component", c->slug ? "plugin" : "core");
@@ -1318,6 +1318,8 @@ static char *api_form(const nx_component *c, const char *php)
         form_add(&form, "current_version", c->installed);
     if (php)
         form_add(&form, "php_version", php);
+    if (channel && strcmp(channel, "stable") != 0)
+        form_add(&form, "channel", channel); /* the answer is filtered all the same */
     return form;
 }
 
@@ -1349,9 +1351,9 @@ int nx_check_api_doc(nx_component *c, const char *text, size_t len, const char *
 }
 
 static int api_ask(const struct fetch *f, const char *url, nx_component *c, const char *php,
-                   nx_err *e)
+                   const char *channel, nx_err *e)
 {
-    char *form = api_form(c, php);
+    char *form = api_form(c, php, channel);
     struct buf b;
     int rc = fetch(f, url, form, &b, e);
     free(form);
@@ -1370,7 +1372,7 @@ static int api_mode(const struct fetch *f, struct env *env, nx_check *chk, const
     for (size_t i = 0; i < chk->ncomp; i++) {
         if (only && strcmp(only, chk->comp[i].name) != 0)
             continue;
-        if (api_ask(f, chk->source, &chk->comp[i], php, e) != 0)
+        if (api_ask(f, chk->source, &chk->comp[i], php, chk->channel, e) != 0)
             return -1;
     }
     return 0;

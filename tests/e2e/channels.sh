@@ -92,6 +92,30 @@ conf alpha
 rc=$(rc_of "$NX" -c "$CONF" check)
 check "alpha: check offers 2.2.0-dev.3 (an unknown tag is alpha)" grep -qx 'core 1.7.0 -> 2.2.0-dev.3' "$T/out"
 
+# ---- API mode: a channel other than stable is sent as the form field
+# "channel"; an answer the channel does not admit is not offered all the same
+API_CONF="$T/api.json" API_LOG="$T/api.log"
+core_rc='"core": {"update_available": true, "latest_version": "1.9.0-rc.1",
+  "download_url": "/p/core-1.9.0-rc.1.tar.gz", "checksum": {"sha256": "'$(printf '%064d' 0)'"},
+  "signature": "c2ln", "size_bytes": 10}'
+printf '{"mode": "ok", "answers": {%s}}\n' "$core_rc" > "$API_CONF"
+: > "$API_LOG"
+python3 "$here/api_server.py" "$API_CONF" "$T/api.port" "$API_LOG" &
+APISRV=$!
+trap 'kill "$APISRV" 2>/dev/null || true; rm -rf "$T"' EXIT
+for _ in $(seq 1 100); do test -s "$T/api.port" && break; sleep 0.05; done
+apiconf() { { echo "$BASE"; echo "[server]"; echo "url = http://127.0.0.1:$(cat "$T/api.port")/"
+              if [ -n "${1:-}" ]; then echo "channel = $1"; fi; } > "$CONF"; }
+apiconf
+rc=$(rc_of "$NX" -c "$CONF" check)
+check "API, stable: the server's 1.9.0-rc.1 is not offered, no channel field sent (exit $rc)" \
+    bash -c "test $rc = 0 && grep -qx 'no updates' '$T/out' && jq -se 'all(.form.channel == null)' '$API_LOG' > /dev/null"
+: > "$API_LOG"
+apiconf rc
+rc=$(rc_of "$NX" -c "$CONF" check)
+check "API, rc: channel=rc sent, 1.9.0-rc.1 offered (exit $rc)" \
+    bash -c "test $rc = 100 && grep -qx 'core 1.7.0 -> 1.9.0-rc.1' '$T/out' && jq -se 'all(.form.channel == \"rc\")' '$API_LOG' > /dev/null"
+
 # ---- an unknown channel: a config error with file:line
 { echo "$BASE"; echo "[server]"; echo "url = file://$T/repo/index.json"; echo "channel = nightly"; } > "$CONF"
 line=$(grep -n '^channel = nightly' "$CONF" | cut -d: -f1)
