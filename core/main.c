@@ -146,19 +146,33 @@ static const struct cmd CMDS[] = {
       "--json: {config, root, state_dir, core: {file, version}, plugins: [{slug,\n"
       "file, version, registered}], maintenance, lock, interrupted, database,\n"
       "error?, exit?}." },
-    { "verify", cmd_verify, "verify [--json]",
-      "Check the installed files against the installed release's manifest,\n"
-      "ROOT/core/.nexo-release.json (recorded by the extract step's record_manifest\n"
-      "at every update): each listed file exists, is regular, and has its size, mode\n"
-      "and sha256 (folders: mode; symlinks: target). Lists modified, missing and\n"
-      "extra files (below the manifest's top-level folders, not listed; [site]\n"
-      "preserve paths are skipped) and a core/version.php version that differs.\n"
-      "Exit 0 clean, 1 differences or no recorded manifest.\n"
-      "--json: {root, manifest, recorded, component, version, entries, disk_version,\n"
-      "disk_version_error?, version_matches, clean, modified: [{path, type,\n"
-      "differences: [{check (type|size|sha256|mode|target|read), expected, found}]}],\n"
-      "missing: [{path, type, error}], extra: [{path, type}]}; without a recorded\n"
-      "manifest {root, manifest, recorded: false, clean: false}." },
+    { "verify", cmd_verify, "verify [core | plugin:SLUG]",
+      "Check the installed files against the installed release's manifest: core's,\n"
+      "ROOT/core/.nexo-release.json, and every installed plugin's,\n"
+      "ROOT/modules/plugins/SLUG/.nexo-release.json (recorded by the extract\n"
+      "step's record_manifest at every update and install); or only the component\n"
+      "named. Each listed file exists, is regular, and has its size, mode and\n"
+      "sha256 (folders: mode; symlinks: target). Lists modified, missing and extra\n"
+      "files (core: below the manifest's top-level folders, not listed, [site]\n"
+      "preserve paths skipped; a plugin: anything in its folder not listed) and a\n"
+      "version.php version that differs. Exit 0 clean, 1 differences or no\n"
+      "recorded manifest (of core or of any plugin checked), 2 a COMPONENT that\n"
+      "is not core or plugin:SLUG.\n"
+      "--json: core's {root, manifest, recorded, component, version, entries,\n"
+      "disk_version, disk_version_error?, version_matches, clean, modified: [{path,\n"
+      "type, differences: [{check (type|size|sha256|mode|target|read), expected,\n"
+      "found}]}], missing: [{path, type, error}], extra: [{path, type}]}, without a\n"
+      "recorded manifest {root, manifest, component, recorded: false, clean: false};\n"
+      "verify without COMPONENT adds plugins: [the same per plugin, with slug],\n"
+      "core_clean, and clean for everything; verify plugin:SLUG prints that\n"
+      "plugin's document. Paths are relative to the component's folder. When not\n"
+      "clean: error (which components) and exit.\n"
+      "The recorded manifest is the site owner's file: it counts only when it is\n"
+      "one of root's copies, STATE/manifests/COMPONENT/SHA256.json, kept by the\n"
+      "extract step of every update and install (trusted: true); one that is not\n"
+      "(rewritten after the update) makes the component not clean (trusted:\n"
+      "false, trusted_error); a release installed before root kept copies is\n"
+      "checked against its recorded manifest as it is (trusted: null, a warning)." },
     { "backups", cmd_backups, "backups list | prune | verify ID",
       "The backup store, [paths] backups: one folder backup_<update id>_<time>/ per\n"
       "update with database.dump, files.tar.zst and meta.json.\n"
@@ -245,8 +259,9 @@ static const char *summary_of(const char *name)
 
 /* The trusted folders a command reads or writes (cli_config checks them):
  * the state folder holds the lock, the journal recover replays as root,
- * the logs, the schedule and the check's records; the backups folder what
- * rollback restores. verify, pipeline show and validate use neither. */
+ * the logs, the schedule, the check's records and root's copies of the
+ * installed manifests (verify); the backups folder what rollback
+ * restores. pipeline show and validate use neither. */
 static unsigned trust_of(const char *name, int argc, char **argv)
 {
     static const struct {
@@ -264,6 +279,7 @@ static unsigned trust_of(const char *name, int argc, char **argv)
         { "recover", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
         { "history", CLI_TRUST_STATE },
         { "status", CLI_TRUST_STATE },
+        { "verify", CLI_TRUST_STATE }, /* root's copies of the manifests */
         { "backups", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
         { "schedule", CLI_TRUST_STATE | CLI_TRUST_BACKUPS },
     };

@@ -710,3 +710,21 @@ const nx_entry *nx_manifest_find(const nx_manifest *m, const char *path)
         return NULL;
     return find_n(m->entries, m->nentries, path);
 }
+
+char *nx_manifest_copy_dir(const char *state_dir, const char *component)
+{
+    char *dir = nx_xasprintf("%s/%s/%s", state_dir, NX_MANIFEST_COPIES, component);
+    char *colon = strrchr(dir, ':');
+    if (colon && colon > dir + strlen(state_dir))
+        *colon = '_';
+    return dir;
+}
+
+char *nx_manifest_copy_path(const char *state_dir, const char *component,
+                            const char *sha256_hex)
+{
+    char *dir = nx_manifest_copy_dir(state_dir, component);
+    char *path = nx_xasprintf("%s/%s.json", dir, sha256_hex);
+    free(dir);
+    return path;
+}

@@ -93,4 +93,13 @@ int nx_php_ext_ok(const char *s);
  * letter or digit. The one rule, for manifests and key scopes alike. */
 int nx_slug_ok(const char *s);
 
+/* The copy root keeps of every release manifest the extract step recorded
+ * in a site (the site's copy is the site owner's to change; verify trusts
+ * it only when it is one of these): STATE/manifests/<component, ':' as
+ * '_'>/<sha256 of its bytes>.json (folders 0700, files 0600). malloc'ed. */
+#define NX_MANIFEST_COPIES "manifests"
+char *nx_manifest_copy_dir(const char *state_dir, const char *component);
+char *nx_manifest_copy_path(const char *state_dir, const char *component,
+                            const char *sha256_hex);
+
 #endif

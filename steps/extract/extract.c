@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "offer.h"
+#include "trust.h"
 #include "util.h"
 
 #define RATIO_MAX 1000000ull
@@ -513,6 +514,38 @@ static int write_all(int fd, const char *text, size_t len)
     return 0;
 }
 
+/* Root's own copy of the manifest it records in the site (core/manifest.h:
+ * STATE/manifests/<component>/<sha256>.json), which verify holds the
+ * site's copy to. Kept when the update is undone: it is a verified
+ * release's manifest all the same. */
+static int keep_copy(struct xt *x)
+{
+    const struct nexo_host *h = x->h;
+    nexo_ctx *c = x->c;
+    const char *state = h->info(c, "state_dir");
+    if (!state) { /* the host always has one ([paths] state) */
+        h->log(c, NEXO_LOG_WARN, "no state folder: root keeps no copy of the manifest");
+        return 0;
+    }
+    char hex[NX_SHA256_HEX];
+    nx_sha256 *sh = nx_sha256_new();
+    nx_sha256_update(sh, x->mtext, x->mlen);
+    nx_sha256_final(sh, hex);
+    char *dir = nx_manifest_copy_dir(state, x->m->component);
+    char *path = nx_manifest_copy_path(state, x->m->component, hex);
+    nx_err e;
+    int rc = 0;
+    if (!same_content(path, x->mtext, x->mlen) &&
+        (nx_mkdirs(dir, 0700, &e) != 0 ||
+         nx_write_file_atomic(path, x->mtext, x->mlen, 0600, &e) != 0))
+        rc = h->fail(c, NEXO_EIO, "root's copy of the manifest: %s", e.msg);
+    if (!rc)
+        h->log(c, NEXO_LOG_DEBUG, "kept root's copy of the manifest as %s", path);
+    free(dir);
+    free(path);
+    return rc;
+}
+
 /* The verified manifest into the payload at record_manifest (0644). */
 static int record_manifest(struct xt *x)
 {
@@ -547,7 +580,7 @@ static int record_manifest(struct xt *x)
     close(dfd);
     if (!rc)
         h->log(c, NEXO_LOG_DEBUG, "recorded the manifest as %s", rec);
-    return rc;
+    return rc ? rc : keep_copy(x);
 }
 
 static int stage(struct xt *x, const struct paths *p)
