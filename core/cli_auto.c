@@ -298,7 +298,13 @@ static const nx_release *pick(const struct cli *c, const nx_component *k, const 
             continue;
         if (in_policy(policy, k->installed, r->version))
             return r;
-        if (!said) {
+        if (!said && strcmp(r->channel, "stable") != 0) {
+            nx_log(&c->out, NEXO_LOG_INFO, NULL,
+                   "auto: %s %s is not installed automatically: a pre-release (channel %s) is "
+                   "installed only by hand (%s --to %s)", k->name, r->version, r->channel,
+                   k->slug ? "plugin SLUG" : "core", r->version);
+            said = 1;
+        } else if (!said) {
             char scope[128];
             nx_log(&c->out, NEXO_LOG_INFO, NULL,
                    "auto: %s %s is not installed automatically: [auto] apply = %s installs %s",

@@ -92,6 +92,21 @@ conf alpha
 rc=$(rc_of "$NX" -c "$CONF" check)
 check "alpha: check offers 2.2.0-dev.3 (an unknown tag is alpha)" grep -qx 'core 1.7.0 -> 2.2.0-dev.3' "$T/out"
 
+# ---- all -n and check --apply-auto -n choose by the same rule
+autoconf() { conf "${1:-}"; printf '[auto]\napply = minor\n' >> "$CONF"; }
+autoconf
+rc=$(rc_of "$NX" -c "$CONF" -n all)
+check "stable: all -n plans core 1.7.0 -> 1.8.0" grep -qE '^  core +1\.7\.0 -> 1\.8\.0$' "$T/out"
+rc=$(rc_of "$NX" -c "$CONF" -n check --apply-auto)
+check "stable: check --apply-auto -n would install 1.8.0, not 1.9.0-rc.1" \
+    bash -c "grep -q 'auto: core 1.7.0 -> 1.8.0 (critical): installing automatically' '$T/err' && ! grep -q 'rc.1: installing' '$T/err'"
+autoconf rc
+rc=$(rc_of "$NX" -c "$CONF" -n all)
+check "rc: all -n plans core 1.7.0 -> 1.9.0-rc.1" grep -qE '^  core +1\.7\.0 -> 1\.9\.0-rc\.1$' "$T/out"
+rc=$(rc_of "$NX" -c "$CONF" -n check --apply-auto)
+check "rc: check --apply-auto -n installs no pre-release unattended: 1.8.0, saying why not 1.9.0-rc.1" \
+    bash -c "grep -q 'auto: core 1.9.0-rc.1 is not installed automatically: a pre-release (channel rc) is installed only by hand (core --to 1.9.0-rc.1)' '$T/err' && grep -q 'auto: core 1.7.0 -> 1.8.0 (critical): installing automatically' '$T/err'"
+
 # ---- API mode: a channel other than stable is sent as the form field
 # "channel"; an answer the channel does not admit is not offered all the same
 API_CONF="$T/api.json" API_LOG="$T/api.log"
