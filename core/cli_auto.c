@@ -301,8 +301,8 @@ static const nx_release *pick(const struct cli *c, const nx_component *k, const 
         if (!said && strcmp(r->channel, "stable") != 0) {
             nx_log(&c->out, NEXO_LOG_INFO, NULL,
                    "auto: %s %s is not installed automatically: a pre-release (channel %s) is "
-                   "installed only by hand (%s --to %s)", k->name, r->version, r->channel,
-                   k->slug ? "plugin SLUG" : "core", r->version);
+                   "installed only by hand (%s%s --to %s)", k->name, r->version, r->channel,
+                   k->slug ? "plugin " : "core", k->slug ? k->slug : "", r->version);
             said = 1;
         } else if (!said) {
             char scope[128];
