@@ -16,6 +16,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,10 +479,11 @@ static char *find_in_path(const char *name)
 
 #define PHP_OUT_MAX 65536 /* bytes of `php -m` read */
 
-/* Run `php ARG...` (no shell, stdin and stderr /dev/null); its output in
- * buf, trailing space dropped. 0, or -1 with why naming the command. */
-static int run_php(const char *php, char *const args[], char *buf, size_t len, char *why,
-                   size_t wlen)
+/* Run `php ARG...` (no shell, stdin and stderr /dev/null) for at most
+ * `secs` seconds ([server] timeout); its output in buf, trailing space
+ * dropped. 0, or -1 with why naming the command. */
+static int run_php(const char *php, char *const args[], long secs, char *buf, size_t len,
+                   char *why, size_t wlen)
 {
     int fd[2];
     if (pipe(fd) != 0) {
@@ -501,8 +504,22 @@ static int run_php(const char *php, char *const args[], char *buf, size_t len, c
     close(fd[1]);
     size_t n = 0;
     ssize_t r = 1;
+    long long deadline = nx_mono_ms() + secs * 1000;
+    int late = 0;
     while (sp == 0 && r > 0) {
         char tmp[4096];
+        struct pollfd p = { .fd = fd[0], .events = POLLIN };
+        long long left = deadline - nx_mono_ms();
+        if (left <= 0) {
+            late = 1;
+            kill(pid, SIGKILL);
+            break;
+        }
+        int pr = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0)
+            continue;
         r = read(fd[0], tmp, sizeof tmp);
         if (r < 0 && errno == EINTR)
             r = 1;
@@ -523,7 +540,10 @@ static int run_php(const char *php, char *const args[], char *buf, size_t len, c
         ;
     while (n > 0 && isspace((unsigned char)buf[n - 1]))
         buf[--n] = '\0';
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (late)
+        snprintf(why, wlen, "'%s %s%s%s' did not finish in %ld seconds ([server] timeout)",
+                 php, args[0], args[1] ? " " : "", args[1] ? args[1] : "", secs);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         snprintf(why, wlen, "'%s %s%s%s' %s %d", php, args[0], args[1] ? " " : "",
                  args[1] ? args[1] : "", WIFEXITED(status) ? "exited with status" :
                  "was killed by signal", WIFEXITED(status) ? WEXITSTATUS(status)
@@ -534,6 +554,14 @@ static int run_php(const char *php, char *const args[], char *buf, size_t len, c
     else
         return 0;
     return -1;
+}
+
+/* How long php may take: [server] timeout (default 30 s). */
+static long php_secs(const struct env *env)
+{
+    const char *t = nx_config_get(env->cfg, "server", "timeout");
+    long secs = t ? strtol(t, NULL, 10) : 30;
+    return secs > 0 ? secs : 30;
 }
 
 /* [php] check = off: nothing is run, a note says so. */
@@ -571,7 +599,7 @@ static const char *php_version(struct env *env, json_t *notes)
         else if (!env->php_bin)
             php_cannot(env, bin, "not found on the PATH");
         else if (run_php(env->php_bin, (char *[]){ (char *)"-r", (char *)"echo PHP_VERSION;" },
-                         env->php, sizeof env->php, why, sizeof why) != 0)
+                         php_secs(env), env->php, sizeof env->php, why, sizeof why) != 0)
             php_cannot(env, bin, why);
         else
             env->php_state = 1;
@@ -589,8 +617,8 @@ static const char *php_modules(struct env *env, json_t *notes)
         char why[512];
         env->php_mods = nx_xmalloc(PHP_OUT_MAX);
         env->mods_state = 1;
-        if (run_php(env->php_bin, (char *[]){ (char *)"-m", NULL }, env->php_mods, PHP_OUT_MAX,
-                    why, sizeof why) != 0) {
+        if (run_php(env->php_bin, (char *[]){ (char *)"-m", NULL }, php_secs(env), env->php_mods,
+                    PHP_OUT_MAX, why, sizeof why) != 0) {
             php_cannot(env, nx_config_get(env->cfg, "php", "binary"), why);
             env->mods_state = -1;
         }

@@ -110,6 +110,16 @@ for case in "missing:$T/bin/nophp" "broken:$T/bin/php-broken" "default:"; do
         bash -c "test $rc = 1 && grep -q '\[php\] binary' '$T/err'"
 done
 
+# A php that does not answer: given up after [server] timeout, refused the same way.
+printf '#!/bin/sh\nexec sleep 30\n' > "$T/bin/php-hangs"; chmod 755 "$T/bin/php-hangs"
+{ echo "$BASE"; echo "[server]"; echo "url = file://$T/repo/index.json"; echo "trusted_keys = keys"
+  echo "timeout = 2"; echo "[php]"; echo "binary = $T/bin/php-hangs"; } > "$CONF"
+start=$(date +%s)
+rc=$(rc_of "$NX" -c "$CONF" -y core)
+took=$(( $(date +%s) - start ))
+check "a php that hangs: refused after [server] timeout (exit $rc, ${took}s)" \
+    bash -c "test $rc = 1 && test $took -lt 15 && grep -q 'did not finish in 2 seconds' '$T/err' && grep -q '\[php\] binary = $T/bin/php-hangs' '$T/err'"
+
 conf "binary = $T/bin/nophp" "check = off"
 rc=$(rc_of "$NX" -c "$CONF" check)
 check "[php] check = off: 1.1.0 offered, a note says php was not checked (exit $rc)" \
