@@ -1430,6 +1430,29 @@ int nx_release_offerable(const nx_component *c, const nx_release *r)
     return r->admitted && nx_release_newer(c, r) == 1 && json_array_size(r->unmet) == 0;
 }
 
+const nx_release *nx_component_php_blocked(const nx_component *c)
+{
+    for (size_t i = 0; i < c->nrel && &c->rel[i] != c->offer; i++) {
+        const nx_release *r = &c->rel[i];
+        if (r->admitted && r->php_unchecked && nx_release_newer(c, r) == 1)
+            return r;
+    }
+    return NULL;
+}
+
+char *nx_php_refusal(const nx_component *c, const nx_release *r)
+{
+    char *text = nx_xasprintf("refused: %s %s:", c->name, r->version);
+    size_t i;
+    json_t *u;
+    json_array_foreach(r->unmet, i, u) {
+        char *more = nx_xasprintf("%s%s %s", text, i ? ";" : "", json_string_value(u));
+        free(text);
+        text = more;
+    }
+    return text;
+}
+
 static int choose(struct env *env, nx_check *chk, nx_err *e)
 {
     size_t nsite;

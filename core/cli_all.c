@@ -133,6 +133,17 @@ static int make_plan(struct cli *c, int force, struct plan *p)
     size_t norder = 0;
     nx_err e;
     int rc = chk && (force || wide) ? 0 : -1;
+    /* a component whose newest release cannot be checked against the
+     * site's PHP: the whole run is refused before anything changes */
+    for (size_t i = 0; !rc && chk && i < chk->ncomp; i++) {
+        const nx_release *b = nx_component_php_blocked(&chk->comp[i]);
+        if (b && chk->comp[i].installed) {
+            char *why = nx_php_refusal(&chk->comp[i], b);
+            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", why);
+            free(why);
+            rc = -1;
+        }
+    }
     if (!rc && nx_check_plugin_order(all, &order, &norder, &e) != 0) {
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
         rc = -1;

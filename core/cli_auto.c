@@ -371,6 +371,15 @@ static struct cand *plan(struct cli *c, const nx_check *chk, const char *policy,
         struct cand *k = &v[(*n)++];
         k->component = comp->name;
         k->code = -2;
+        const nx_release *b = nx_component_php_blocked(comp);
+        if (b) { /* nothing older is installed instead: the admin must act */
+            char *why = nx_php_refusal(comp, b);
+            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "auto: %s", why);
+            free(why);
+            *err = 1;
+            cand_set(k, comp, NULL);
+            continue;
+        }
         cand_set(k, comp, pick(c, comp, policy));
     }
     for (size_t i = 0; i < ns; i++)

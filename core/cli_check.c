@@ -638,20 +638,6 @@ static int nothing_offered(struct cli *c, const nx_check *chk, const nx_componen
     return NX_EXIT_OK;
 }
 
-/* Without --to: a release newer than the offer, of the site's channel,
- * held back because [php] binary cannot be run. The update is refused
- * (exit 1) rather than called up to date or made to an older release:
- * the admin must name the PHP the site runs, or set [php] check = off. */
-static const nx_release *php_blocked(const nx_component *k)
-{
-    for (size_t i = 0; i < k->nrel && &k->rel[i] != k->offer; i++) {
-        const nx_release *r = &k->rel[i];
-        if (r->admitted && r->php_unchecked && nx_release_newer(k, r) == 1)
-            return r;
-    }
-    return NULL;
-}
-
 /* --force: say which conflicts with what is installed are overridden. */
 static void warn_forced(struct cli *c, const nx_component *k, const nx_release *r)
 {
@@ -683,16 +669,16 @@ int cli_update_component(struct cli *c, const char *component, const struct upda
                component);
     } else if (k) {
         from = k->installed ? nx_xstrdup(k->installed) : NULL;
-        const nx_release *blocked = o.to ? NULL : php_blocked(k);
-        char why[2048];
+        const nx_release *blocked = o.to ? NULL : nx_component_php_blocked(k);
         r = o.to ? pick_to(c, chk, k, &o) : blocked ? NULL : k->offer;
         if (!o.to && !blocked)
             hint_unmet(c, k);
         if (r)
             to = nx_xstrdup(r->version);
         if (blocked) {
-            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "refused: %s %s: %s", k->name,
-                   blocked->version, unmet_text(blocked, why, sizeof why));
+            char *why = nx_php_refusal(k, blocked);
+            nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", why);
+            free(why);
             code = NX_EXIT_FAILED;
         } else if (!r && o.to)
             code = NX_EXIT_FAILED;

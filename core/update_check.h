@@ -134,6 +134,14 @@ int nx_release_newer(const nx_component *c, const nx_release *r);
  * rule behind the offer of check, list, core, plugin, all and
  * check --apply-auto. */
 int nx_release_offerable(const nx_component *c, const nx_release *r);
+/* A release newer than c's offer, of the site's channel, held back only
+ * because [php] binary cannot be run (its unmet says so): the update is
+ * refused rather than called up to date or made to an older release. NULL
+ * when none. For core, plugin, all and check --apply-auto. */
+const nx_release *nx_component_php_blocked(const nx_component *c);
+/* "refused: core 1.1.0: php >=8.1.0: not checked: [php] binary = ..."
+ * (every unmet requirement of r), malloc'ed. */
+char *nx_php_refusal(const nx_component *c, const nx_release *r);
 /* The installed plugins that have an offer, in dependency order (a
  * plugin after the plugins it depends on: the offered release's
  * dependencies, else its installed version.php's); *slugs is a malloc'ed

@@ -110,6 +110,16 @@ for case in "missing:$T/bin/nophp" "broken:$T/bin/php-broken" "default:"; do
         bash -c "test $rc = 1 && grep -q '\[php\] binary' '$T/err'"
 done
 
+# all and check --apply-auto refuse the same way (nothing older installed instead)
+conf "binary = $T/bin/nophp"
+printf '[auto]\napply = minor\n' >> "$CONF"
+rc=$(rc_of "$NX" -c "$CONF" -y all)
+check "missing binary: all refused, exit 1 (got $rc), naming [php] binary" \
+    bash -c "test $rc = 1 && grep -q 'refused: core 1.1.0: php >=8.1.0: not checked: \[php\] binary = $T/bin/nophp' '$T/err'"
+rc=$(rc_of "$NX" -c "$CONF" check --apply-auto)
+check "missing binary: check --apply-auto installs nothing, exit 1 (got $rc), naming [php] binary" \
+    bash -c "test $rc = 1 && grep -q 'auto: refused: core 1.1.0: php >=8.1.0: not checked: \[php\] binary' '$T/err' && grep -q \"'1.0.0'\" '$T/site/core/version.php'"
+
 # A php that does not answer: given up after [server] timeout, refused the same way.
 printf '#!/bin/sh\nexec sleep 30\n' > "$T/bin/php-hangs"; chmod 755 "$T/bin/php-hangs"
 { echo "$BASE"; echo "[server]"; echo "url = file://$T/repo/index.json"; echo "trusted_keys = keys"
