@@ -679,7 +679,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         char *msg = nx_xasprintf("verify: differences or no recorded manifest: %s", list);
         json_object_set_new(doc, "error", json_string(msg));
         json_object_set_new(doc, "exit", json_integer(NX_EXIT_FAILED));
-        nx_log(&c->out, c->out.json ? NEXO_LOG_DEBUG : NEXO_LOG_INFO, NULL, "%s", msg);
+        nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s", msg);
         free(msg);
         free(list);
     }

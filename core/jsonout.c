@@ -160,7 +160,7 @@ static void print_doc(json_t *doc)
     }
 }
 
-int nx_jsonout_end(nx_jsonout *j, int code)
+int nx_jsonout_end(nx_jsonout *j, int code, int failed)
 {
     if (j->tee) {
         fflush(stderr);
@@ -180,7 +180,7 @@ int nx_jsonout_end(nx_jsonout *j, int code)
     char *out = diverted(j, &len);
     close(j->buf_fd);
     j->buf_fd = -1;
-    if (code == 0) {
+    if (!failed) {
         write_fd(STDOUT_FILENO, out, len);
         free(out);
         return code;

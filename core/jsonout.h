@@ -33,7 +33,9 @@ int nx_jsonout_wanted(int argc, char **argv);
  * prefix). Without memory files nothing is diverted and end only adds
  * the error document when it can. */
 void nx_jsonout_begin(nx_jsonout *j, const char *prog);
-/* Put stdout and stderr back and write the document; returns code. */
-int nx_jsonout_end(nx_jsonout *j, int code);
+/* Put stdout and stderr back and write the document; returns code.
+ * failed: the command failed (not every exit code other than 0 is a
+ * failure: nexo-update check's 100 says updates are available). */
+int nx_jsonout_end(nx_jsonout *j, int code, int failed);
 
 #endif

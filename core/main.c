@@ -603,5 +603,6 @@ int main(int argc, char **argv)
     /* --json: one document on stdout, also for a usage or config error */
     nx_jsonout j;
     nx_jsonout_begin(&j, "nexo-update");
-    return nx_jsonout_end(&j, run(argc, argv));
+    int code = run(argc, argv);
+    return nx_jsonout_end(&j, code, code != NX_EXIT_OK && code != NX_EXIT_UPDATES);
 }

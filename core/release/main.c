@@ -344,5 +344,6 @@ int main(int argc, char **argv)
     /* --json: one document on stdout, also for a usage error */
     nx_jsonout j;
     nx_jsonout_begin(&j, "nexo-release");
-    return nx_jsonout_end(&j, run(argc, argv));
+    int code = run(argc, argv);
+    return nx_jsonout_end(&j, code, code != REL_EXIT_OK);
 }

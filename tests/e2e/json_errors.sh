@@ -14,6 +14,7 @@ mkdir -p "$T/site/core" "$T/pipelines"
 printf "<?php\nreturn ['version' => '1.0.0'];\n" > "$T/site/core/version.php"
 cp "$PREFIX/etc/nexo-update/pipelines/"*.ini "$T/pipelines/"
 
+jqt() { jq -e "$@" > /dev/null; }
 # js EXPECTED_EXIT PROGRAM ARGS...: run with --json first; stdout $T/out,
 # stderr $T/err; then check the error document.
 js() {
@@ -24,8 +25,8 @@ js() {
     check "$what: exit $want" [ "$rc" -eq "$want" ]
     check "$what: one JSON document on stdout, nothing else" \
         bash -c "[ \"\$(jq -s length '$T/out' 2>/dev/null)\" = 1 ] && [ \"\$(head -c 1 '$T/out')\" = '{' ]"
-    check "$what: .exit is $want" jq -e ".exit == $want" "$T/out"
-    check "$what: .error is the message" jq -e '.error | type == "string" and length > 0' "$T/out"
+    check "$what: .exit is $want" jqt ".exit == $want" "$T/out"
+    check "$what: .error is the message" jqt '.error | type == "string" and length > 0' "$T/out"
     check "$what: the message is on stderr too" \
         grep -qF -- "$(jq -r '.error' "$T/out" 2>/dev/null | head -c 60)" "$T/err"
 }
@@ -56,9 +57,9 @@ js 2 "$NX" -c "$CONF" schedule bogus
 js 2 "$NX" -c "$CONF" schedule --at "2001-01-01 00:00" core
 js 2 "$NX" -c "$CONF" schedule cancel nothex
 js 2 "$NX" -c "$CONF" nosuchcommand
-check "unknown command: .error names it" jq -e '.error | contains("nosuchcommand")' "$T/out"
+check "unknown command: .error names it" jqt '.error | contains("nosuchcommand")' "$T/out"
 js 2 "$NX" -c "$CONF" plugin 'Bad Slug'
-check "plugin 'Bad Slug': .error names the slug" jq -e '.error | contains("Bad Slug")' "$T/out"
+check "plugin 'Bad Slug': .error names the slug" jqt '.error | contains("Bad Slug")' "$T/out"
 
 # ---- a configuration that cannot be loaded (exit 1), every command ------------------------
 NOCONF="$T/none/nexo.ini"
@@ -72,7 +73,7 @@ for cmd in check list core "plugin demo" all update-db "install --package $T/x.t
     [ "$1 ${2:-}" = "schedule --at" ] && set -- schedule --at "2099-01-01 00:00" core
     js 1 "$NX" -y -c "$NOCONF" "$@"
     check "$cmd with a missing config: .error names the file" \
-        jq -e --arg f "$NOCONF" '.error | contains($f)' "$T/out"
+        jqt --arg f "$NOCONF" '.error | contains($f)' "$T/out"
 done
 js 1 "$NX" -c "$CONF" serve
 
@@ -83,7 +84,7 @@ js 1 "$NX" -c "$CONF" pipeline validate "$T/no-such-pipeline.ini"
 js 1 "$NX" -c "$CONF" schedule cancel abcdef01
 js 1 "$NX" -c "$CONF" verify
 check "verify without a recorded manifest: the document still says recorded false" \
-    jq -e '.recorded == false and .clean == false' "$T/out"
+    jqt '.recorded == false and .clean == false' "$T/out"
 
 # ---- nexo-release: usage errors (exit 2) and failures (exit 1), every command ---------------
 js 2 "$REL" nosuchcommand
@@ -98,10 +99,10 @@ mkdir -p "$T/repo"
 "$REL" -q keygen "$T/k" --scope core --scope index
 js 1 "$REL" keygen "$T/k"
 check "keygen over an existing key: .error names it" \
-    jq -e --arg f "$T/k.key" '.error | contains($f)' "$T/out"
+    jqt --arg f "$T/k.key" '.error | contains($f)' "$T/out"
 js 1 "$REL" sign --key "$T/k.key" "$T/no-such-file"
 check "sign a missing file: .error names it" \
-    jq -e --arg f "$T/no-such-file" '.error | contains($f)' "$T/out"
+    jqt --arg f "$T/no-such-file" '.error | contains($f)' "$T/out"
 js 1 "$REL" index --repo "$T/no-repo" --key "$T/k.key"
 js 1 "$REL" pack --component core --src "$T/no-src" --key "$T/k.key" --repo "$T/repo"
 

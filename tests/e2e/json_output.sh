@@ -40,6 +40,7 @@ SIZE110=$(jq -r '.releases[] | select(.version == "1.1.0") | .size_bytes' "$T/re
 js check
 check "check --json: exit 100, one document" bash -c "[ $rc -eq 100 ]" && check "... one document" one_doc
 fields "check" \
+    'has("error") | not' \
     '.updates | length == 1' \
     '.updates[0].component == "core"' \
     '.updates[0].installed == "1.0.0"' \
