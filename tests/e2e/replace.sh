@@ -44,10 +44,8 @@ ca_file = $HTTP_CA
 EOF
 
 # A listing with modes and content hashes.
-listing() { (cd "$1" && find . ! -name .nexo-release.json -printf '%p %y %m\n' | sort |
-             while read -r p y m; do
-                 if [ "$y" = f ]; then echo "$p $m $(sha256sum < "$p" | cut -c1-16)"; else echo "$p $y $m"; fi
-             done); }
+listing() { (cd "$1" && find . ! -name .nexo-release.json -printf '%p %y %m\n' | sort | nx_tree_sum |
+             awk '$2 == "f" { print $1 " " $3 " " substr($4, 1, 16); next } { print }'); }
 listing "$T/site" > "$T/site.before"
 same_as_before() {
     listing "$T/site" > "$T/site.now"
