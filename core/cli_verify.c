@@ -11,6 +11,10 @@
  * extra (the recorded manifest itself excepted); its version.php's version
  * is compared with the manifest's.
  *
+ * The recorded manifest is the site owner's file: it counts only when it
+ * is one of root's copies (core/manifest.h, STATE/manifests/), which the
+ * extract step keeps of every manifest it records.
+ *
  * Every listed entry below a [site] managed path (what an update puts in
  * place; the rest of a package, e.g. scripts/, is only read from the
  * staging folder) is checked under ROOT: a file exists, is a regular
