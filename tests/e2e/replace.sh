@@ -36,6 +36,12 @@ mkdir -p "$T/trusted"; cp "$KEYS/vendor.pub" "$KEYS/vendor.scope" "$T/trusted/"
 "$REL" -q pack --component core --src "$T/src-1.0.0" --key "$KEYS/vendor.key" --repo "$REPO"
 "$REL" -q pack --component core --src "$T/src-1.1.0" --key "$KEYS/vendor.key" --repo "$REPO"
 http_start "$REPO"
+# The releases require php: a php that says 8.2.7 ([php] binary, default php
+# on the PATH; php may not be installed here; php_check.sh tests the rest).
+mkdir -p "$T/bin"
+printf '#!/bin/sh\n[ "$1" = -r ] && printf 8.2.7\n' > "$T/bin/php"
+chmod 755 "$T/bin/php"
+export PATH="$T/bin:$PATH"
 cat >> "$CONF" <<EOF
 [server]
 url = $HTTPS_URL/index.json
