@@ -3,11 +3,14 @@
 # database's version is the truth). check, list (text and --json) and
 # status say when system_versions and version.php differ: files ahead
 # (the next update runs the migrations from the database's version first;
-# or update-db), database ahead (refused, both versions named). On SQLite.
-# Usage: db_versions.sh PREFIX TESTMODS
+# or update-db), database ahead (refused, both versions named). On SQLite,
+# PostgreSQL and MariaDB (skipped, exit 77, when the server is not there).
+# Usage: db_versions.sh PREFIX TESTMODS DRIVER
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+source "$here/db.sh"
 nx_setup "$1" "$2"
+DRIVER=${3:-sqlite}
 command -v openssl > /dev/null || { echo "SKIP: openssl not found"; exit 77; }
 command -v jq > /dev/null || { echo "SKIP: jq not found"; exit 77; }
 rc_of() { local rc=0; "$@" > "$T/out" 2> "$T/err" < /dev/null || rc=$?; echo "$rc"; }
@@ -44,16 +47,14 @@ openssl pkeyutl -sign -rawin -inkey "$T/vendor.key" -in "$T/repo/index.json" | b
 
 # system_versions: core at 1.2.0 (behind the files' 1.3.0), forum at 2.1.0
 # (ahead of the files' 2.0.0), chat at 1.0.0 (the same)
-db() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()' "$T/site.db" "$1"; }
-db "CREATE TABLE system_versions (id INTEGER PRIMARY KEY AUTOINCREMENT, component VARCHAR(100) NOT NULL,
-      version_number VARCHAR(64) NOT NULL, version_code BIGINT NOT NULL);
-    INSERT INTO system_versions (component, version_number, version_code) VALUES
-      ('core', '1.0.0', 1000000), ('core', '1.2.0', 1002000), ('plugin:forum', '2.1.0', 2001000),
-      ('plugin:chat', '1.0.0', 1000000);"
-chmod 600 "$T/site.db"
-BASE=$(cat "$CONF")
-{ echo "$BASE"; echo "[database]"; echo "driver = sqlite"; echo "path = $T/site.db"
-  echo "[server]"; echo "url = file://$T/repo/index.json"; echo "trusted_keys = keys"; } > "$CONF"
+db_setup "$DRIVER"
+db_sql "CREATE TABLE system_versions (id INTEGER PRIMARY KEY, component VARCHAR(100) NOT NULL,
+      version_number VARCHAR(64) NOT NULL, version_code BIGINT NOT NULL)"
+db_sql "INSERT INTO system_versions (id, component, version_number, version_code) VALUES
+      (1, 'core', '1.0.0', 1000000), (2, 'core', '1.2.0', 1002000),
+      (3, 'plugin:forum', '2.1.0', 2001000), (4, 'plugin:chat', '1.0.0', 1000000)"
+if [ "$DRIVER" = sqlite ]; then chmod 600 "$DBPATH"; fi
+printf '[server]\nurl = file://%s/repo/index.json\ntrusted_keys = keys\n' "$T" >> "$CONF"
 
 CORE_MSG="core: the database is at 1.2.0, the files at 1.3.0: the next update of core runs the migrations from 1.2.0 first; or run 'nexo-update update-db'"
 FORUM_MSG="plugin:forum: refused: the database is at 2.1.0, ahead of the files' 2.0.0"
@@ -89,13 +90,20 @@ check "status --json: database_versions" \
 
 # A plugin on disk the database does not know; then a database that is not there.
 printf "<?php\nreturn ['version' => '0.1.0'];\n" > "$T/site/modules/plugins/chat/version.php"
-db "DELETE FROM system_versions WHERE component = 'plugin:chat';"
+db_sql "DELETE FROM system_versions WHERE component = 'plugin:chat'"
 rc=$(rc_of "$NX" -c "$CONF" --json list)
 check "list --json: a plugin not registered: registered null, state not_registered" \
     jqt '.components[] | select(.component == "plugin:chat") | .registered == null and .database_state == "not_registered"'
-sed -i "s|^path = .*|path = $T/none.db|" "$CONF"
-rc=$(rc_of "$NX" -c "$CONF" check)
-check "no database file: check says the versions were not compared, creates nothing (exit $rc)" \
-    bash -c "grep -q 'not compared with the files: .*does not exist' '$T/err' && test ! -e '$T/none.db'"
+if [ "$DRIVER" = sqlite ]; then
+    sed -i "s|^path = .*|path = $T/none.db|" "$CONF"
+    rc=$(rc_of "$NX" -c "$CONF" check)
+    check "no database file: check says the versions were not compared, creates nothing (exit $rc)" \
+        bash -c "grep -q 'not compared with the files: .*does not exist' '$T/err' && test ! -e '$T/none.db'"
+else
+    db_sql "DROP TABLE system_versions"
+    rc=$(rc_of "$NX" -c "$CONF" check)
+    check "no system_versions table: check says the versions were not compared (exit $rc)" \
+        bash -c "test $rc = 100 && grep -q 'not compared with the files' '$T/err'"
+fi
 
 nx_finish
