@@ -253,6 +253,40 @@ START_TEST(test_path_ok)
 }
 END_TEST
 
+/* requires.php_extensions: a list of extension names, in a manifest and
+ * alone (nx_requires_ok, which nexo-release pack uses too). */
+START_TEST(test_requires_php_extensions)
+{
+    nx_err e = {{0}};
+    json_t *doc = base_doc();
+    json_object_set_new(doc, "requires", json_pack("{s:s, s:[s, s, s]}", "php", ">=8.1.0",
+                                                   "php_extensions", "mbstring", "pdo_pgsql",
+                                                   "Zend-OPcache"));
+    nx_manifest *m = parse_doc(doc, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    nx_manifest_free(m);
+    json_decref(doc);
+    static const char *const bad[][2] = {
+        { "{\"php_extensions\": \"mbstring\"}", "is not a list of PHP extension names" },
+        { "{\"php_extensions\": [\"mb string\"]}", "[0]: 'mb string' is not a PHP extension name" },
+        { "{\"php_extensions\": [\"json\", 7]}", "[1]: '(not a string)'" },
+        { "{\"php_extensions\": [\"\"]}", "is not a PHP extension name" },
+        { "{\"php\": \">>8\", \"php_extensions\": []}", "\"requires\": \"php\"" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_error_t je;
+        json_t *req = json_loads(bad[i][0], 0, &je);
+        ck_assert_ptr_nonnull(req);
+        ck_assert_int_eq(nx_requires_ok("m.json", req, &e), -1);
+        ck_assert_msg(strstr(e.msg, bad[i][1]) && strstr(e.msg, "m.json"), "%s: %s", bad[i][0],
+                      e.msg);
+        json_decref(req);
+    }
+    ck_assert_int_eq(nx_php_ext_ok("pdo_sqlite"), 1);
+    ck_assert_int_eq(nx_php_ext_ok("a/b"), 0);
+}
+END_TEST
+
 /* ---- rejections ------------------------------------------------------------ */
 
 START_TEST(test_reject_bad_json)
@@ -435,6 +469,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, test_parse_valid);
     tcase_add_test(tc, test_parse_minimal_plugin);
     tcase_add_test(tc, test_path_ok);
+    tcase_add_test(tc, test_requires_php_extensions);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("rejected");
