@@ -239,6 +239,26 @@ fields "history --id (killed, recovered)" '.attempt.outcome == "rolled_back"' \
     '[.steps[] | select(.outcome == "failed")] == []'
 "${NXC[@]}" history --id "$KID" > "$T/hist.txt" 2>&1
 check "history --id text: the killed step is interrupted" grep -qE '^ +replace +interrupted ' "$T/hist.txt"
+# SIGTERM during a step (a slow update.before hook): unwound, that step interrupted
+mkdir -p "$T/hooks/update.before.d"
+printf '#!/bin/sh
+touch "%s/hook-started"
+sleep 2
+' "$T" > "$T/hooks/update.before.d/10-slow"
+chmod 755 "$T/hooks/update.before.d/10-slow"
+rm -f "$T/hook-started"
+"${NXC[@]}" -q -y core > /dev/null 2>&1 &
+upid=$!
+for _ in $(seq 1 200); do [ -e "$T/hook-started" ] && break; sleep 0.05; done
+kill -TERM "$upid"
+rc=0; wait "$upid" || rc=$?
+check "core stopped by SIGTERM during a hook: exit 3 (got $rc)" [ "$rc" -eq 3 ]
+TID=$(db_sql "SELECT update_id FROM update_history ORDER BY id DESC LIMIT 1")
+js history --id "$TID"
+fields "history --id (SIGTERM)" '.attempt.outcome == "rolled_back"' \
+    '.attempt.error | test("interrupted by signal 15")' \
+    '.steps[] | select(.name == "hooks-before") | .outcome == "interrupted"'
+rm -rf "$T/hooks/update.before.d"
 check "site clean after the failures" site_clean
 
 # ---- plugin, all --------------------------------------------------------------------------
