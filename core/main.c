@@ -3,6 +3,7 @@
 #include "update_check.h"
 #include "buildconf.h"
 #include "defaults.h"
+#include "journal.h"
 #include "jsonout.h"
 #include "secpath.h"
 
@@ -114,7 +115,10 @@ static const struct cmd CMDS[] = {
       "every step had succeeded and finalizing had begun, finalizing is finished);\n"
       "maintenance mode and the lock are released. Running it again is harmless.\n"
       "Exit 0 when done or nothing to do, 4 when an undo failed again, 5 when an\n"
-      "update is running." },
+      "update is running.\n"
+      "--json: {outcome (nothing_to_do, recovered, rollback_failed, locked,\n"
+      "failed), exit, update_id, update_outcome (how the update's journal ends:\n"
+      "rolled_back, interrupted, success ...)}; error when it fails." },
     { "history", cmd_history, "history [--limit N] | history --id ID [--log]",
       "Every update attempt, newest first (default: the last 20), from the\n"
       "database's update_history table: time, update id, component, from -> to,\n"
@@ -332,8 +336,7 @@ static const char *globals_of(const char *name)
         { "update-db", "-c FILE, --json, -y, -n, -v|-q" },
         { "install", "-c FILE, --json, -y, -n, -v|-q" },
         { "rollback", "-c FILE, --json, -y, -n, -v|-q" },
-        { "recover", "-c FILE, -v|-q (--json: only the error document when it fails; "
-                     "no -n)" },
+        { "recover", "-c FILE, --json, -v|-q (no -n)" },
         { "history", "-c FILE, --json, -v|-q" },
         { "status", "-c FILE, --json, -v|-q" },
         { "verify", "-c FILE, --json, -v|-q" },
@@ -454,6 +457,54 @@ void cli_print_json(json_t *doc)
     json_decref(doc);
 }
 
+/* The id of the update whose journal is path, or NULL (malloc'ed); the
+ * outcome its end record names into *outcome (malloc'ed) when there is one. */
+static char *journal_id(const char *path, char **outcome)
+{
+    json_t *records = NULL;
+    int torn = 0;
+    nx_err e;
+    char *id = NULL;
+    if (access(path, F_OK) == 0 && nx_journal_read(path, &records, &torn, &e) == 0) {
+        const char *bid = json_string_value(json_object_get(json_array_get(records, 0), "id"));
+        json_t *last = json_array_get(records, json_array_size(records) - 1);
+        const char *o = json_string_value(json_object_get(last, "outcome"));
+        const char *ev = json_string_value(json_object_get(last, "ev"));
+        id = bid ? nx_xstrdup(bid) : NULL;
+        if (outcome && o && ev && strcmp(ev, "end") == 0)
+            *outcome = nx_xstrdup(o);
+    }
+    json_decref(records);
+    return id;
+}
+
+/* recover --json: {outcome (nothing_to_do, recovered, rollback_failed,
+ * locked, failed), exit, update_id, update_outcome (what the update's
+ * journal ends with: rolled_back, interrupted, success ...)}. */
+static json_t *recover_doc(const nx_config *cfg, int had_journal, const char *id, int code)
+{
+    const char *state = nx_config_get(cfg, "paths", "state");
+    char *outcome = NULL;
+    if (id) {
+        char *dir = nx_journal_dir(state);
+        char *path = nx_xasprintf("%s/%s.jnl", dir, id);
+        free(journal_id(path, &outcome));
+        free(path);
+        free(dir);
+    }
+    const char *what = code == NX_EXIT_OK ? (had_journal ? "recovered" : "nothing_to_do")
+                       : code == NX_EXIT_ROLLBACK_FAILED ? "rollback_failed"
+                       : code == NX_EXIT_LOCKED ? "locked" : "failed";
+    json_t *doc = json_pack("{s:s, s:i, s:s?, s:s?}", "outcome", what, "exit", code,
+                            "update_id", id, "update_outcome", outcome);
+    if (!json_object_get(doc, "update_id"))
+        json_object_set_new(doc, "update_id", json_null());
+    if (!json_object_get(doc, "update_outcome"))
+        json_object_set_new(doc, "update_outcome", json_null());
+    free(outcome);
+    return doc;
+}
+
 static int cmd_recover(struct cli *c, int argc, char **argv)
 {
     (void)argv;
@@ -469,7 +520,15 @@ static int cmd_recover(struct cli *c, int argc, char **argv)
                "recover has no dry run; 'nexo-update status' shows what it would undo");
         return NX_EXIT_USAGE;
     }
-    return nx_update_recover(&c->out, cfg, c->faults);
+    char *cur = nx_journal_current(nx_config_get(cfg, "paths", "state"));
+    int had_journal = access(cur, F_OK) == 0;
+    char *id = journal_id(cur, NULL);
+    free(cur);
+    int code = nx_update_recover(&c->out, cfg, c->faults);
+    if (c->out.json)
+        cli_print_json(recover_doc(cfg, had_journal, id, code));
+    free(id);
+    return code;
 }
 
 /* Global options may stand before or after the command; what is left is

@@ -196,7 +196,7 @@ check "status with the site root there: exit 0" test "$(rc_of "$NX" -c "$CONF" s
 
 # Every command's --help names the global options it honours (--json where it
 # prints a document).
-for cmd in check list core plugin all update-db install rollback history status verify \
+for cmd in check list core plugin all update-db install rollback recover history status verify \
            backups pipeline schedule; do
     check "$cmd --help names -c and --json among its global options" \
         bash -c "'$NX' $cmd --help | grep -q '^Global options: -c FILE, --json'"

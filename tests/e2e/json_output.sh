@@ -230,8 +230,14 @@ fields "history --id (refused)" '.attempt.outcome == "refused"' '.journal_outcom
 rc=0
 NEXO_FAULT=replace:before-run:kill quiet_kill "${NXC[@]}" -q -y core > /dev/null 2>&1 || rc=$?
 check "core killed during replace: exit 137" [ "$rc" -eq 137 ]
-"${NXC[@]}" -q recover > /dev/null 2>&1
+js recover
 KID=$(db_sql "SELECT update_id FROM update_history ORDER BY id DESC LIMIT 1")
+check "recover --json: exit 0" [ "$rc" -eq 0 ] && check "... one document" one_doc
+fields "recover" '.outcome == "recovered"' '.exit == 0' ".update_id == \"$KID\"" \
+    '.update_outcome == "rolled_back"'
+js recover
+fields "recover again" '.outcome == "nothing_to_do"' '.exit == 0' '.update_id == null'
+check "... one document" one_doc
 js history --id "$KID"
 fields "history --id (killed, recovered)" '.attempt.outcome == "rolled_back"' \
     '.attempt.error == "interrupted"' \
