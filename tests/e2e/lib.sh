@@ -87,8 +87,9 @@ nx_tree_sum() {
 
 # nx_tree_list DIR PATH...: the paths below DIR (relative to it) with type,
 # mode and link target, and the sha256 of each file - sorted: two trees are
-# the same when their lists are (three processes, not one per file; find
-# waits for each sha256sum it starts, so their lines never mix).
+# the same when their lists are. Three processes (find waits for each
+# sha256sum it starts, so their lines never mix): for a check made hundreds
+# of times (soak.sh); nx_tree_sum formats a listing a test chose itself.
 nx_tree_list() {
     local dir=$1; shift
     (cd "$dir" && find "$@" -printf '%p %y %m %l\n' -type f -exec sha256sum {} + | LC_ALL=C sort)
