@@ -141,13 +141,17 @@ clean() { # like site_clean, with builtins; what is wrong in DIRT
     [ -z "$DIRT" ]
 }
 
+# the random delay: read -t on a FIFO nobody writes (no process per run)
+mkfifo "$T/never"
+exec {NEVER}<> "$T/never"
+
 one_run() { # one_run N
-    local n=$1 rc=0 where committing=0 pid delay before fails=$NX_FAILS
+    local n=$1 rc=0 where committing=0 pid delay before line fails=$NX_FAILS
     journals; before=$NJ
     delay=$(( (RANDOM * 32768 + RANDOM) % (D + 1) ))
     "$NX" -q -c "$CONF" -y core > "$T/out" 2> "$T/err" &
     pid=$!
-    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+    read -r -t "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))" -u "$NEVER" || true
     kill -KILL "$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || rc=$?
     # where the kill landed
@@ -158,9 +162,12 @@ one_run() { # one_run N
         not_ok "run $n: the update exited $rc (not killed, not 0) after $delay ms"
         sed 's/^/#   /' "$T/err" | head -n 10
     elif [ -e "$STATE/journal/current.jnl" ]; then
-        where=$(jq -R -r 'fromjson? | if .ev == "step-start" then .name
-            elif .ev == "commit-begin" then "finalize" elif .ev == "begin" then "begin"
-            else empty end' "$STATE/journal/current.jnl" | tail -n 1)
+        where=""
+        while IFS= read -r line; do # jansson's compact records, in order
+            if [[ $line =~ \"ev\":\"step-start\",.*\"name\":\"([^\"]*)\" ]]; then where=${BASH_REMATCH[1]}
+            elif [[ $line == *'"ev":"commit-begin"'* ]]; then where=finalize
+            elif [[ $line == *'"ev":"begin"'* ]]; then where=begin; fi
+        done < "$STATE/journal/current.jnl"
         [ "$where" != finalize ] || committing=1
     else
         journals
