@@ -42,6 +42,8 @@ void nx_run_free(nx_run *r)
             m->cleanup(&nx_host_table, &r->ctx[i]);
         }
     }
+    if (r->scratch_state == 1 && r->scratch.driver)
+        r->scratch.driver->disconnect(r->scratch.conn);
     if (r->db_state == 1 && r->db.driver)
         r->db.driver->disconnect(r->db.conn);
     nx_module_unload(r->driver);
@@ -177,20 +179,6 @@ int nx_engine_validate(nx_run *r, nx_err *e)
         if (!m->validate)
             continue;
         if (call(r, i, "validate", m->validate) != 0) {
-            nx_seterr(e, "[%s] %s", sname(r, i), r->ctx[i].msg);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int nx_engine_plan(nx_run *r, nx_err *e)
-{
-    for (size_t i = 0; i < r->pl->nsteps; i++) {
-        const struct nexo_step_module *m = smod(r, i);
-        nx_log(r->out, NEXO_LOG_INFO, NULL, "step %zu/%zu [%s]: %s %s (%s)", i + 1,
-               r->pl->nsteps, sname(r, i), m->name, m->version, r->pl->steps[i].module_path);
-        if (m->plan && call(r, i, "plan", m->plan) != 0) {
             nx_seterr(e, "[%s] %s", sname(r, i), r->ctx[i].msg);
             return -1;
         }
@@ -366,6 +354,67 @@ int nx_engine_execute(nx_run *r)
     }
     catch_signals(0);
     free(err);
+    return code;
+}
+
+/* A dry run (--dry-run): the steps that lead the pipeline and never
+ * change the live site (NEXO_STEP_PRECHECK: the checks, download, verify,
+ * extract) run for real, so that every later step plans from the package
+ * that would be installed, fetched, verified and staged in the update's
+ * private folders; the later steps plan; then the steps that ran are
+ * undone, from the last, which drops what they fetched and staged. Fact
+ * "dry_run" is "1" throughout. Journaled like an update (r->j open, begin
+ * written), so a dry run killed halfway is unwound by recover. Returns 0
+ * (planned), 1 (a step refused: e says which) or 4 (an undo failed). */
+int nx_engine_dry_run(nx_run *r, nx_err *e)
+{
+    struct nx_stepst *st = r->st;
+    int leading = 1, failed = 0;
+    e->msg[0] = '\0';
+    catch_signals(1);
+    /* r->pl->nsteps may grow while running: a step may insert steps */
+    for (size_t i = 0; i < r->pl->nsteps && !failed; i++) {
+        const struct nexo_step_module *m = smod(r, i);
+        leading = leading && (m->flags & NEXO_STEP_PRECHECK);
+        if (leading) {
+            st[i].started = 1;
+            if (run_step(r, i, &st[i].called) != 0)
+                failed = 1;
+            else
+                st[i].done = 1;
+        } else {
+            nx_log(r->out, NEXO_LOG_INFO, NULL, "step %zu/%zu [%s]: %s %s (%s)", i + 1,
+                   r->pl->nsteps, sname(r, i), m->name, m->version,
+                   r->pl->steps[i].module_path);
+            if (got_signal)
+                failed = interrupted_msg(r, i) != 0;
+            else if (m->plan && call(r, i, "plan", m->plan) != 0)
+                failed = 1;
+            else
+                st[i].planned = 1;
+        }
+        if (failed) {
+            nx_seterr(e, "[%s] %s", sname(r, i), r->ctx[i].msg);
+            if (!leading)
+                nx_log(r->out, NEXO_LOG_ERROR, sname(r, i), "%s", r->ctx[i].msg);
+        }
+    }
+    int code = failed ? NX_EXIT_FAILED : NX_EXIT_OK;
+    if (failed)
+        snprintf(r->error, sizeof r->error, "%s", e->msg);
+    if (unwind(r, st) != 0) {
+        r->outcome = "rollback_failed";
+        nx_log(r->out, NEXO_LOG_ERROR, NULL,
+               "the dry run could not drop what it fetched and staged; the journal %s keeps "
+               "what is left to undo: fix the cause, then run 'nexo-update recover'",
+               nx_journal_path(r->j));
+        code = NX_EXIT_ROLLBACK_FAILED;
+    } else {
+        code = finish(r, failed ? "refused" : "planned",
+                      json_pack("{s:b, s:s?}", "dry_run", 1, "error", failed ? e->msg : NULL),
+                      code);
+    }
+    catch_signals(0);
     return code;
 }
 

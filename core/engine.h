@@ -43,6 +43,7 @@ enum {
 /* Per-step progress of an update, as the journal tells it. */
 struct nx_stepst {
     int started, called, done, undone, undo_started, commit_done;
+    int planned;    /* a dry run planned it */
 };
 
 /* At most this many steps can be inserted into a running update (a
@@ -68,6 +69,8 @@ typedef struct nx_run {
     nx_module *driver;
     struct nexo_db db;
     int db_state;       /* 0 untried, 1 open, -1 failed */
+    struct nexo_db scratch;  /* a dry run's private copy (driver->scratch) */
+    int scratch_state;  /* 0 untried, 1 open, -1 none */
     char db_error[NX_ERRLEN];
     long long started_ms;
     const char *outcome;       /* "success" "rolled_back" "rollback_failed" when known */
@@ -110,8 +113,10 @@ int nx_db_server_version(const nx_out *out, const nx_config *cfg, char *buf, siz
 int nx_engine_call(nx_run *r, size_t i, const char *phase, nexo_step_fn fn);
 /* validate every step (phase "validate"): 0 or -1 with e naming the step. */
 int nx_engine_validate(nx_run *r, nx_err *e);
-/* plan every step for --dry-run. */
-int nx_engine_plan(nx_run *r, nx_err *e);
+/* --dry-run with r->j open and the begin record written: run the leading
+ * NEXO_STEP_PRECHECK steps, plan the rest, undo what ran (engine.c):
+ * 0 planned, 1 refused (e says why), 4 an undo failed. */
+int nx_engine_dry_run(nx_run *r, nx_err *e);
 /* Run with r->j open and the begin record written: returns an exit code
  * (0, 1, 3, 4) and closes the journal when the update is over. */
 int nx_engine_execute(nx_run *r);

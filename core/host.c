@@ -3,6 +3,7 @@
 #include "buildconf.h"
 #include "loader.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,10 +170,13 @@ static int set_kv(nexo_ctx *c, json_t *obj, const char *ev, const char *key, con
 {
     if (!obj || !key || !*key)
         return h_fail(c, NEXO_EINVAL, "%s: empty key", ev);
+    /* a plan may tell later plans what it found (shared only) */
+    int plan_shared = strcmp(c->phase, "plan") == 0 && strcmp(ev, "shared") == 0;
     if (strcmp(c->phase, "run") != 0 && strcmp(c->phase, "undo") != 0 &&
-        strcmp(c->phase, "commit") != 0)
+        strcmp(c->phase, "commit") != 0 && !plan_shared)
         return h_fail(c, NEXO_EINVAL, "%s '%s': journaled state can only be set in run, undo "
-                                      "or commit (not in %s)", ev, key, c->phase);
+                                      "or commit%s (not in %s)", ev, key,
+                      strcmp(ev, "shared") == 0 ? " (shared state also in plan)" : "", c->phase);
     json_t *v = value ? json_string(value) : NULL;
     if (value && !v)
         return h_fail(c, NEXO_EINVAL, "%s '%s': value is not UTF-8", ev, key);
@@ -281,19 +285,60 @@ static struct nexo_db *open_db(nexo_ctx *c)
     return &r->db;
 }
 
+/* A dry run's plans get a private copy of the database when the driver
+ * offers one (driver->scratch), made once in the work folder: they may
+ * execute what they plan on it and so show exactly what the update will
+ * run. Without one they get the site's database, to read. */
+static struct nexo_db *plan_db(nexo_ctx *c, struct nexo_db *live)
+{
+    nx_run *r = c->run;
+    if (r->scratch_state == 1)
+        return &r->scratch;
+    if (r->scratch_state == -1)
+        return live;
+    r->scratch_state = -1;
+    const struct nexo_driver_module *d = live->driver;
+    const char *work = json_string_value(json_object_get(r->info, "work_dir"));
+    int offered = d->size >= offsetof(struct nexo_driver_module, scratch) + sizeof d->scratch &&
+                  d->scratch;
+    void *copy = NULL;
+    if (offered && work && d->scratch(&nx_host_table, c, live->conn, work, &copy) == 0) {
+        r->scratch = (struct nexo_db){ .driver = d, .conn = copy, .scratch = 1 };
+        r->scratch_state = 1;
+        nx_log(r->out, NEXO_LOG_INFO, r->pl->steps[c->idx].name, "the plan runs on a private "
+               "copy of the database: it shows exactly the statements the update will run");
+        return &r->scratch;
+    }
+    nx_log(r->out, offered ? NEXO_LOG_WARN : NEXO_LOG_INFO, r->pl->steps[c->idx].name,
+           "%s%s: the plan renders each statement against the database as it is now, so a "
+           "statement that depends on an earlier one of this update (a table it creates or "
+           "changes) may show differently than the update will run it",
+           offered ? "no private copy of the database for the plan: " : "",
+           offered ? (c->has_msg ? c->msg : "?")
+                   : "the database driver offers no private copy for a dry run");
+    c->has_msg = 0;
+    return live;
+}
+
 static struct nexo_db *h_db(nexo_ctx *c)
 {
     nx_run *r = c->run;
-    if (r->db_state == 1)
-        return &r->db;
-    if (r->db_state == -1) {
+    struct nexo_db *db = NULL;
+    if (r->db_state == 1) {
+        db = &r->db;
+    } else if (r->db_state == -1) {
         h_fail(c, NEXO_EDB, "%s", r->db_error);
         return NULL;
+    } else {
+        db = open_db(c);
+        r->db_state = db ? 1 : -1;
+        if (!db) {
+            snprintf(r->db_error, sizeof r->db_error, "%s", c->msg);
+            return NULL;
+        }
     }
-    struct nexo_db *db = open_db(c);
-    r->db_state = db ? 1 : -1;
-    if (!db)
-        snprintf(r->db_error, sizeof r->db_error, "%s", c->msg);
+    if (r->dry_run && c->phase && strcmp(c->phase, "plan") == 0)
+        return plan_db(c, db);
     return db;
 }
 

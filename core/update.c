@@ -138,35 +138,6 @@ static void report_set(const nx_out *out, json_t *doc)
     }
 }
 
-static int dry_run(const nx_out *out, const nx_config *cfg, const struct nx_update_req *req,
-                   nx_pipeline *pl)
-{
-    nx_err e;
-    long long t0 = nx_now_ms(), m0 = nx_mono_ms();
-    json_t *info = make_info(req, "dry-run", "", pl->name);
-    nx_run r;
-    nx_run_init(&r, out, cfg, pl, NULL, info);
-    r.dry_run = 1;
-    json_decref(info);
-    int code = NX_EXIT_OK;
-    e.msg[0] = '\0';
-    nx_log(out, NEXO_LOG_INFO, NULL, "dry run of pipeline '%s' (%s): nothing will change",
-           pl->name, pl->file);
-    if (nx_engine_validate(&r, &e) != 0 || nx_engine_plan(&r, &e) != 0) {
-        nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
-        code = NX_EXIT_FAILED;
-    }
-    nx_run_free(&r);
-    json_t *doc = report_new(req, pl->name, NULL, code, e.msg, t0, nx_mono_ms() - m0, 0, NULL);
-    json_t *steps = json_object_get(doc, "steps");
-    for (size_t i = 0; i < pl->nsteps; i++)
-        json_array_append_new(steps, json_pack("{s:s, s:s, s:s}", "name", pl->steps[i].name,
-                                               "module", pl->steps[i].module, "outcome",
-                                               "planned"));
-    report_set(out, doc);
-    return code;
-}
-
 static void outcome_line(const nx_out *out, const char *id, const struct nx_update_req *req,
                          int code, long long ms, long long maint_ms)
 {
@@ -175,6 +146,16 @@ static void outcome_line(const nx_out *out, const char *id, const struct nx_upda
         snprintf(vers, sizeof vers,
                  !req->from ? " %.0snew install of %s" : " %s -> %s",
                  req->from ? req->from : "", req->to ? req->to : "(not installed)");
+    if (req->dry_run) {
+        nx_log(out, code == NX_EXIT_OK ? NEXO_LOG_INFO : NEXO_LOG_ERROR, NULL,
+               "dry run %s (%s%s) %s in %.*f s: nothing on the site was changed", id,
+               req->component ? req->component : "custom", vers,
+               code == NX_EXIT_OK ? "planned"
+               : code == NX_EXIT_FAILED ? "refused"
+               : "could not drop what it staged: run 'nexo-update recover'",
+               ms < 10000 ? 2 : 1, (double)ms / 1000.0);
+        return;
+    }
     const char *what = code == NX_EXIT_OK ? "succeeded"
                        : code == NX_EXIT_FAILED ? "failed before anything was changed"
                        : code == NX_EXIT_ROLLED_BACK ? "failed and was rolled back completely"
@@ -247,12 +228,16 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
     open_log(out, state, id);
     nx_lock_note(lockfd, id);
     json_t *info = make_info(req, id, work, pl->name);
+    if (req->dry_run)
+        json_object_set_new(info, "dry_run", json_string("1"));
     nx_run r;
     nx_run_init(&r, out, cfg, pl, faults, info);
+    r.dry_run = req->dry_run;
     json_decref(info);
     int code = NX_EXIT_FAILED;
     e.msg[0] = '\0';
-    int dblock = nx_run_db_lock(&r, &e);
+    /* a dry run changes nothing in the database: it takes no lock there */
+    int dblock = req->dry_run ? 0 : nx_run_db_lock(&r, &e);
     if (dblock != 0) {
         nx_log(out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
         code = dblock == 1 ? NX_EXIT_LOCKED : NX_EXIT_FAILED;
@@ -265,13 +250,21 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
         nx_rmtree(work, &e2);
         goto out;
     }
-    nx_log(out, NEXO_LOG_INFO, NULL, "update %s: pipeline '%s', %zu steps%s%s", id, pl->name,
-           pl->nsteps, out->sink && out->sink->fd >= 0 ? "; log " : "",
+    nx_log(out, NEXO_LOG_INFO, NULL, "%s %s: pipeline '%s', %zu steps%s%s",
+           req->dry_run ? "dry run" : "update", id, pl->name, pl->nsteps,
+           out->sink && out->sink->fd >= 0 ? "; log " : "",
            out->sink && out->sink->fd >= 0 ? out->sink->path : "");
-    long long t0 = nx_now_ms() / 1000;
-    code = nx_engine_execute(&r);
-    if (r.outcome)
-        nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : NULL, t0);
+    if (req->dry_run) {
+        nx_log(out, NEXO_LOG_INFO, NULL, "dry run: the steps up to the first that could "
+               "change the site run (the package is fetched, verified and staged privately), "
+               "the rest plan; then what ran is dropped: nothing on the site changes");
+        code = nx_engine_dry_run(&r, &e);
+    } else {
+        long long t0 = nx_now_ms() / 1000;
+        code = nx_engine_execute(&r);
+        if (r.outcome)
+            nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : NULL, t0);
+    }
     if (code != NX_EXIT_ROLLBACK_FAILED && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);
     snprintf(e.msg, sizeof e.msg, "%s", r.error);
@@ -282,7 +275,13 @@ out:;
                              out->sink && out->sink->fd >= 0 ? out->sink->path : NULL);
     json_t *records = journal_records(state, id);
     if (records) {
-        json_object_set_new(doc, "steps", nx_report_steps(records));
+        json_t *steps = nx_report_steps(records);
+        size_t i;
+        json_t *s;
+        json_array_foreach(steps, i, s)
+            if (i < pl->nsteps && r.st[i].planned)
+                json_object_set_new(s, "outcome", json_string("planned"));
+        json_object_set_new(doc, "steps", steps);
         json_decref(records);
     }
     report_set(out, doc);
@@ -307,11 +306,6 @@ static int update_run(const nx_out *out, const nx_config *cfg, const struct nx_u
                                    nx_now_ms(), 0, 0, NULL));
         nx_pipeline_free(pl);
         return NX_EXIT_FAILED;
-    }
-    if (req->dry_run) {
-        int code = dry_run(out, cfg, req, pl);
-        nx_pipeline_free(pl);
-        return code;
     }
     int fd = -1;
     int lk = nx_lock_acquire(nx_config_get(cfg, "paths", "state"), NULL, &fd, &e);
@@ -422,6 +416,10 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
     nx_run r;
     nx_run_init(&r, out, cfg, pl, faults, json_object_get(begin, "info"));
     r.recovering = 1;
+    /* a dry run killed halfway: its undo drops what it staged, and it
+     * was never an update attempt (no update_history row) */
+    const char *dry = json_string_value(json_object_get(r.info, "dry_run"));
+    r.dry_run = dry && strcmp(dry, "1") == 0;
     r.j = j;
     int dblock = nx_run_db_lock(&r, &e);
     if (dblock != 0) {
@@ -433,7 +431,7 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
         goto out;
     }
     code = nx_engine_resume(&r, records);
-    if (r.outcome)
+    if (r.outcome && !r.dry_run)
         nx_run_record_history(&r, r.outcome, first_failure(records, r.error),
                               json_integer_value(json_object_get(begin, "t")) / 1000);
     const char *work = json_string_value(json_object_get(r.info, "work_dir"));

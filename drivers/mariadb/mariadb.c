@@ -68,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -105,6 +106,7 @@ struct myconn {
     char *sslmode;       /* the configured text, for messages (NULL: unset) */
     char *rootcert;      /* [database] sslrootcert (NULL: none) */
     int tls_on;          /* the session runs over TLS */
+    int drop_on_close;   /* a dry run's scratch database (my_scratch): dropped */
 };
 
 /* ---------------------------------------------------------------- text */
@@ -407,6 +409,11 @@ static void free_conn(struct myconn *m)
 {
     if (!m)
         return;
+    if (m->my && m->drop_on_close) {
+        char q[200];
+        snprintf(q, sizeof q, "DROP DATABASE IF EXISTS `%s`", m->name); /* ours: no ` */
+        mysql_real_query(m->my, q, strlen(q));
+    }
     if (m->my)
         mysql_close(m->my);
     if (m->password)
@@ -1165,6 +1172,99 @@ static int drop_listed(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
     return rc;
 }
 
+/* A dry run's private copy (driver.h, scratch): a new database
+ * <name>_plan_<random> on the same server with every base table of the
+ * site's made by CREATE TABLE ... LIKE — columns, types and indexes, which
+ * is what rendering reads, no foreign keys — and the rows of the tables
+ * of fewer than SCRATCH_ROWS rows (system_versions, configuration; the
+ * big ones stay empty: rendering never reads rows), connected with
+ * the same settings and dropped when that connection is closed. A dry run
+ * killed before it leaves the database behind: its name says what it is.
+ * Needs the CREATE privilege on the server. */
+#define SCRATCH_ROWS "10000"
+
+static int my_scratch(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *dir,
+                      void **copy)
+{
+    (void)dir;
+    struct myconn *m = conn;
+    *copy = NULL;
+    unsigned char rnd[6];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return h->fail(c, NEXO_EIO, "scratch database: getrandom: %s", strerror(errno));
+    /* named after the site's database (a user allowed "site_%" may create
+     * it), else nexo_plan_...; 64 characters at most */
+    char name[65];
+    if (strlen(m->name) + 18 <= 64)
+        snprintf(name, sizeof name, "%s_plan_%02x%02x%02x%02x%02x%02x", m->name, rnd[0],
+                 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    else
+        snprintf(name, sizeof name, "nexo_plan_%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+                 rnd[2], rnd[3], rnd[4], rnd[5]);
+    struct sb b = { 0 };
+    sb_add(&b, "CREATE DATABASE ");
+    sb_ident(&b, name);
+    int rc = text_stmt(h, c, m, b.p, NULL, NULL);
+    free(b.p);
+    if (rc)
+        return rc;
+    struct myconn *k = nx_xcalloc(1, sizeof *k);
+    k->host = m->host ? nx_xstrdup(m->host) : NULL;
+    k->port = m->port;
+    k->user = m->user ? nx_xstrdup(m->user) : NULL;
+    k->name = nx_xstrdup(name);
+    k->password = m->password ? nx_xstrdup(m->password) : NULL;
+    k->tls = m->tls;
+    k->sslmode = m->sslmode ? nx_xstrdup(m->sslmode) : NULL;
+    k->rootcert = m->rootcert ? nx_xstrdup(m->rootcert) : NULL;
+    rc = open_conn(h, c, k);
+    if (rc) {
+        /* not connected: drop it from the site's connection */
+        struct sb d = { 0 };
+        sb_add(&d, "DROP DATABASE IF EXISTS ");
+        sb_ident(&d, name);
+        mysql_real_query(m->my, d.p, strlen(d.p));
+        free(d.p);
+        free_conn(k);
+        return rc;
+    }
+    k->drop_on_close = 1;
+    struct names l = { NULL, 0 };
+    rc = text_stmt(h, c, m, "SELECT IF(TABLE_ROWS < " SCRATCH_ROWS ", 'rows', 'empty'), "
+                   "TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                   "AND TABLE_TYPE = 'BASE TABLE'", take_pair, &l);
+    for (size_t i = 0; i + 1 < l.n && !rc; i += 2) {
+        struct sb t = { 0 }, r = { 0 };
+        sb_add(&t, "CREATE TABLE ");
+        sb_ident(&t, l.v[i + 1]);
+        sb_add(&t, " LIKE ");
+        sb_ident(&t, m->name);
+        sb_add(&t, ".");
+        sb_ident(&t, l.v[i + 1]);
+        rc = text_stmt(h, c, k, t.p, NULL, NULL);
+        if (!rc && strcmp(l.v[i], "rows") == 0) {
+            sb_add(&r, "INSERT INTO ");
+            sb_ident(&r, l.v[i + 1]);
+            sb_add(&r, " SELECT * FROM ");
+            sb_ident(&r, m->name);
+            sb_add(&r, ".");
+            sb_ident(&r, l.v[i + 1]);
+            rc = text_stmt(h, c, k, r.p, NULL, NULL);
+        }
+        free(t.p);
+        free(r.p);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.v[i]);
+    free(l.v);
+    if (rc) {
+        free_conn(k);
+        return rc;
+    }
+    *copy = k;
+    return 0;
+}
+
 /* Drop everything the database holds, so that the dump alone decides. */
 static int drop_all(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
 {
@@ -1859,4 +1959,5 @@ NEXO_DRIVER_MODULE = {
     .render = my_render,
     .free_stmts = my_free_stmts,
     .dialect = "mariadb",
+    .scratch = my_scratch,
 };

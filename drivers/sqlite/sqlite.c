@@ -790,6 +790,43 @@ static int d_backup(const struct nexo_host *h, nexo_ctx *c, void *conn, const ch
     return rc;
 }
 
+/* A dry run's private copy (driver.h, scratch): the backup's copy into
+ * DIR/dry-run-copy.sqlite, opened like the live file (foreign keys on,
+ * no advisory lock: nothing else knows of it). */
+static int d_scratch(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *dir,
+                     void **copy)
+{
+    struct sq_conn *k = conn;
+    *copy = NULL;
+    char *path = nx_path_join(dir, "dry-run-copy.sqlite");
+    char *tmp = nx_xasprintf("%s.tmp-%ld", path, (long)getpid());
+    int rc = backup_via(h, c, k, tmp, path);
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    sqlite3 *db = NULL;
+    if (!rc && sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+                   SQLITE_OK)
+        rc = h->fail(c, NEXO_EDB, "%s: cannot open: %s", path,
+                     db ? sqlite3_errmsg(db) : "out of memory");
+    if (rc) {
+        sqlite3_close(db);
+        free(path);
+        return rc;
+    }
+    struct sq_conn *s = nx_xcalloc(1, sizeof *s);
+    s->db = db;
+    s->path = path;
+    s->lock_fd = -1;
+    rc = setup(h, c, s);
+    if (rc) {
+        d_disconnect(s);
+        return rc;
+    }
+    *copy = s;
+    return 0;
+}
+
 static int schema_count(sqlite3 *db, long long *out)
 {
     sqlite3_stmt *st = NULL;
@@ -873,4 +910,5 @@ NEXO_DRIVER_MODULE = {
     .render = sq_render,
     .free_stmts = d_free_stmts,
     .dialect = "sqlite",
+    .scratch = d_scratch,
 };

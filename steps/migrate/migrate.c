@@ -23,12 +23,23 @@
  * them back, commit deletes them); <clear_cache> does that to
  * ROOT/var/cache/<name>.
  *
+ * The database's version is the truth (docs/updates.md): upgrades start
+ * from the version system_versions has registered for the component, not
+ * from the files' version.php. Files ahead of the database (a release
+ * copied by hand) run the database's path first, shown like any other
+ * migration; a database ahead of the files is refused, naming both. When
+ * nothing is registered yet, the update's from version is used. When the
+ * step succeeds (and when it plans) it sets the shared "migrated.COMPONENT"
+ * to the version the database reached: register_version registers nothing
+ * else.
+ *
  * A plugin (fact component_dir, e.g. modules/plugins/forum) keeps its
  * files below its own folder: the source root is STAGING/<component_dir>
- * (or ROOT/<component_dir>). mode = auto installs when the update has no
- * from version (the plugin is not installed yet) and upgrades otherwise.
- * A plugin without a database/upgrades folder (or, installing, without
- * its install file) has nothing to migrate; core always needs them.
+ * (or ROOT/<component_dir>). mode = auto installs when neither the
+ * database nor the update has a version to upgrade from, and upgrades
+ * otherwise. A release without a database/upgrades folder has no
+ * migrations (most patch releases); a plugin without its install file
+ * has nothing to install; core always needs its install file.
  */
 #include <nexo/driver.h>
 #include <nexo/step.h>
@@ -41,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbver.h"
 #include "mig.h"
 #include "migrate.h"
 #include "tables.h"
@@ -64,6 +76,8 @@ struct plan {
     char *base;       /* source root: the staged package, else the site */
     nx_mig **migs;
     size_t n;
+    char *from;       /* the version migrated from (NULL: install) */
+    char *to;         /* the version the database reaches */
 };
 
 static void plan_free(struct plan *p)
@@ -72,6 +86,8 @@ static void plan_free(struct plan *p)
         nx_mig_free(p->migs[i]);
     free(p->migs);
     free(p->base);
+    free(p->from);
+    free(p->to);
     memset(p, 0, sizeof *p);
 }
 
@@ -88,15 +104,22 @@ static const char *version_of(const struct nexo_host *h, nexo_ctx *c, const char
     return v && *v ? v : h->info(c, fact);
 }
 
-/* mode = install, or auto without a version to upgrade from. */
-static int is_install(const struct nexo_host *h, nexo_ctx *c)
+/* mode = install, or auto without a version to upgrade from (none
+ * registered in the database, none in the update). */
+static int is_install(const struct nexo_host *h, nexo_ctx *c, const char *registered)
 {
     const char *mode = h->setting(c, "mode");
     if (strcmp(mode, "auto") == 0) {
         const char *from = version_of(h, c, "from", "from_version");
-        return !from || !*from;
+        return !registered && (!from || !*from);
     }
     return strcmp(mode, "install") == 0;
+}
+
+static const char *component_of(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *k = h->info(c, "component");
+    return k && *k ? k : "custom";
 }
 
 /* The folder below the root a plugin occupies; NULL for core. */
@@ -106,18 +129,13 @@ static const char *component_dir(const struct nexo_host *h, nexo_ctx *c)
     return d && *d ? d : NULL;
 }
 
-/* A plugin's path that does not exist: nothing to migrate (logged). In a
- * dry run nothing is staged: the installed plugin's files are all there
- * is to plan with. */
+/* A plugin's install file that does not exist: nothing to install
+ * (logged). */
 static int plugin_has_none(const struct nexo_host *h, nexo_ctx *c, const char *path)
 {
     if (!component_dir(h, c) || access(path, F_OK) == 0)
         return 0;
-    if (h->shared_get(c, "staging_dir"))
-        h->log(c, NEXO_LOG_INFO, "%s: not in the plugin: nothing to migrate", path);
-    else
-        h->log(c, NEXO_LOG_INFO, "%s: not there (the package is staged only when the update "
-               "runs): nothing planned", path);
+    h->log(c, NEXO_LOG_INFO, "%s: not in the plugin: nothing to migrate", path);
     return 1;
 }
 
@@ -140,7 +158,11 @@ static int add_path(const struct nexo_host *h, nexo_ctx *c, struct plan *p, cons
     nx_mig_path path;
     nx_err e;
     int rc = 0;
-    if (plugin_has_none(h, c, dir)) {
+    struct stat st;
+    if (lstat(dir, &st) != 0 && errno == ENOENT) {
+        /* a release whose schema does not change needs no folder */
+        h->log(c, NEXO_LOG_INFO, "%s: no such folder in the release: no migrations from %s to "
+               "%s", dir, from, to);
         free(dir);
         return 0;
     }
@@ -189,6 +211,58 @@ static int install_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
     return rc;
 }
 
+/* -1, 0, 1 as a < b, a == b, a > b; -2 (message set) when either is not
+ * a version. */
+static int vcmp(const struct nexo_host *h, nexo_ctx *c, const char *a, const char *b)
+{
+    nx_err e;
+    int cmp = nx_semver_cmp_str(a, b, &e);
+    if (cmp == -2)
+        h->fail(c, NEXO_EINVAL, "%s", e.msg);
+    return cmp;
+}
+
+/* The version the upgrade starts from: the one the database registered
+ * for the component (the truth), checked against the files' (the update's
+ * from version, or from =). Logs a database behind the files; refuses one
+ * ahead of them. */
+static int upgrade_from(const struct nexo_host *h, nexo_ctx *c, const char *registered,
+                        char **from, int quiet)
+{
+    const char *comp = component_of(h, c);
+    const char *files = version_of(h, c, "from", "from_version");
+    const char *named = h->setting(c, "from");
+    *from = NULL;
+    if (!registered) {
+        if (!files || !*files)
+            return h->fail(c, NEXO_EINVAL, "migrate needs a version to go from: the database "
+                           "has no version of %s registered, and the update names none (its "
+                           "from version, or from =)", comp);
+        if (!quiet)
+            h->log(c, NEXO_LOG_INFO, "the database has no version of %s registered: migrating "
+                   "from %s%s", comp, files, named ? " (from =)" : ", the files' version");
+        *from = nx_xstrdup(files);
+        return 0;
+    }
+    if (files && *files) {
+        int cmp = vcmp(h, c, registered, files);
+        if (cmp == -2)
+            return NEXO_EINVAL;
+        if (cmp > 0)
+            return h->fail(c, NEXO_EINVAL, "the database of %s is at %s, ahead of the %s %s: "
+                           "refused (the files are older than the schema: put back the files "
+                           "of %s, or roll back the database)", comp, registered,
+                           named ? "version named by from =" : "files' version", files,
+                           registered);
+        if (cmp < 0 && !quiet)
+            h->log(c, NEXO_LOG_WARN, "the database of %s is at %s, behind the %s %s: the "
+                   "migrations start from %s, the database's version", comp, registered,
+                   named ? "version named by from =" : "files' version", files, registered);
+    }
+    *from = nx_xstrdup(registered);
+    return 0;
+}
+
 static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -200,14 +274,44 @@ static int load_plan(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
         return h->fail(c, NEXO_EINVAL, "[site] root is not set");
     const char *dir = component_dir(h, c);
     p->base = dir ? nx_path_join(staged ? staged : root, dir) : nx_xstrdup(staged ? staged : root);
-    if (is_install(h, c))
-        return install_plan(h, c, p);
-    const char *from = version_of(h, c, "from", "from_version");
     const char *to = version_of(h, c, "to", "to_version");
-    if (!from || !to)
-        return h->fail(c, NEXO_EINVAL, "migrate needs the versions to go from and to (the "
-                                       "update's from/to versions, or from = and to =)");
-    return add_path(h, c, p, from, to);
+    struct nexo_db *db = h->db(c);
+    if (!db)
+        return NEXO_EDB;
+    char *registered = NULL;
+    int rc = nx_db_registered_version(h, c, db, component_of(h, c), &registered);
+    if (rc)
+        return rc;
+    if (is_install(h, c, registered)) {
+        free(registered);
+        rc = install_plan(h, c, p);
+        if (!rc && to)
+            p->to = nx_xstrdup(to);
+        return rc;
+    }
+    if (!to) {
+        free(registered);
+        return h->fail(c, NEXO_EINVAL, "migrate needs the version to go to (the update's to "
+                                       "version, or to =)");
+    }
+    rc = upgrade_from(h, c, registered, &p->from, 0);
+    free(registered);
+    if (!rc)
+        rc = add_path(h, c, p, p->from, to);
+    if (!rc)
+        p->to = nx_xstrdup(to);
+    return rc;
+}
+
+/* Tell register_version which version the database reached. */
+static int publish_reached(const struct nexo_host *h, nexo_ctx *c, const struct plan *p)
+{
+    if (!p->to)
+        return 0;
+    char *key = nx_migrated_key(component_of(h, c));
+    int rc = h->shared_set(c, key, p->to);
+    free(key);
+    return rc;
 }
 
 static int check_cleanup_and_scripts(const struct nexo_host *h, nexo_ctx *c, struct plan *p)
@@ -227,6 +331,42 @@ static int check_cleanup_and_scripts(const struct nexo_host *h, nexo_ctx *c, str
     return 0;
 }
 
+/* " -- parameters: 'a', NULL" for a statement's bound values ("" when it
+ * has none), quotes doubled. */
+static char *sql_params(const struct nexo_stmt *st)
+{
+    if (st->nparams <= 0)
+        return nx_xstrdup("");
+    char *out = nx_xstrdup(" -- parameters:");
+    for (int k = 0; k < st->nparams; k++) {
+        const char *v = st->params[k];
+        char *q = NULL;
+        if (v) {
+            size_t n = 0;
+            for (const char *s = v; *s; s++)
+                n += *s == '\'' ? 2 : 1;
+            q = nx_xmalloc(n + 3);
+            char *w = q;
+            *w++ = '\'';
+            for (const char *s = v; *s; s++) {
+                if (*s == '\'')
+                    *w++ = '\'';
+                *w++ = *s;
+            }
+            *w++ = '\'';
+            *w = '\0';
+        }
+        char *next = nx_xasprintf("%s%s %s", out, k ? "," : "", q ? q : "NULL");
+        free(out);
+        free(q);
+        out = next;
+    }
+    return out;
+}
+
+/* Render op and execute its statements; dry: show them (and execute them
+ * only on a dry run's private copy of the database, db->scratch, so that
+ * what follows renders against the schema the update will have). */
 static int exec_stmts(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *db,
                       const struct nexo_op *op, int dry)
 {
@@ -234,10 +374,13 @@ static int exec_stmts(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *db
     size_t n = 0;
     int rc = db->driver->render(h, c, db->conn, op, &st, &n);
     for (size_t i = 0; !rc && i < n; i++) {
-        if (dry) {
-            h->log(c, NEXO_LOG_INFO, "  %s;", st[i].sql);
+        /* the plan's line and the run's (-v) are the same text: a dry
+         * run shows exactly the statements the update executes */
+        char *params = sql_params(&st[i]);
+        h->log(c, dry ? NEXO_LOG_INFO : NEXO_LOG_DEBUG, "  %s;%s", st[i].sql, params);
+        free(params);
+        if (dry && !db->scratch)
             continue;
-        }
         rc = db->driver->exec(h, c, db->conn, st[i].sql, st[i].nparams,
                               (const char *const *)st[i].params);
         if (rc && op->file && op->line > 0) {
@@ -271,6 +414,28 @@ static int tool_tables(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *d
     return 0;
 }
 
+/* Before any step of an update runs: a database ahead of the files is
+ * refused now, while nothing has changed (exit 1), not after maintenance
+ * mode and the backup. Only for an update that upgrades from a version
+ * (`pipeline validate` has none; an install has nothing registered). */
+static int ahead_of_files(const struct nexo_host *h, nexo_ctx *c)
+{
+    const char *files = version_of(h, c, "from", "from_version");
+    const char *mode = h->setting(c, "mode");
+    if (!files || !*files || strcmp(mode, "install") == 0 || !h->info(c, "update_id"))
+        return 0;
+    struct nexo_db *db = h->db(c);
+    if (!db)
+        return NEXO_EDB;
+    char *registered = NULL, *from = NULL;
+    int rc = nx_db_registered_version(h, c, db, component_of(h, c), &registered);
+    if (!rc && registered)
+        rc = upgrade_from(h, c, registered, &from, 1);
+    free(registered);
+    free(from);
+    return rc;
+}
+
 static int m_validate(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *mode = h->setting(c, "mode");
@@ -281,42 +446,66 @@ static int m_validate(const struct nexo_host *h, nexo_ctx *c)
     if (t <= 0)
         return h->fail(c, NEXO_EINVAL, "script_timeout = %s: expected seconds > 0",
                        h->setting(c, "script_timeout"));
-    return 0;
+    return ahead_of_files(h, c);
+}
+
+static int uses_timestamp(const char *file)
+{
+    char *text = NULL;
+    size_t len = 0;
+    nx_err e;
+    if (nx_read_file(file, &text, &len, 64u << 20, &e) != 0)
+        return 0;
+    int uses = strstr(text, "{{TIMESTAMP}}") != NULL;
+    free(text);
+    return uses;
 }
 
 static int m_plan(const struct nexo_host *h, nexo_ctx *c)
 {
     struct plan p;
     int rc = load_plan(h, c, &p);
-    if (rc == NEXO_ENOTFOUND && component_dir(h, c) && !h->shared_get(c, "staging_dir")) {
-        /* a plugin's new migrations come with its package, which a dry
-         * run does not stage: the installed ones cannot plan the path */
-        h->log(c, NEXO_LOG_INFO, "%s; the new release's migrations come with its package, "
-               "which is staged only when the update runs: not planned", h->errmsg(c));
-        plan_free(&p);
-        return 0;
-    }
+    if (!rc && !h->shared_get(c, "staging_dir"))
+        h->log(c, NEXO_LOG_INFO, "nothing is staged (no extract step before this one): "
+               "planning from the files in %s", p.base);
     struct nexo_db *db = rc ? NULL : h->db(c);
     if (!rc && !db)
         rc = NEXO_EDB;
+    int txn = !rc && db->scratch && (db->driver->flags & NEXO_DRIVER_TRANSACTIONAL_DDL);
     if (!rc) {
-        h->log(c, NEXO_LOG_INFO, "%zu migration file(s), SQL in the %s dialect:", p.n,
-               db->driver->dialect);
-        rc = tool_tables(h, c, db, 1);
+        h->log(c, NEXO_LOG_INFO, "%zu migration file(s)%s%s%s%s, SQL in the %s dialect:", p.n,
+               p.from ? " from " : "", p.from ? p.from : "", p.to ? " to " : "",
+               p.to ? p.to : "", db->driver->dialect);
+        if (txn)
+            rc = db->driver->begin(h, c, db->conn);
+        if (!rc)
+            rc = tool_tables(h, c, db, 1);
     }
     for (size_t i = 0; !rc && i < p.n; i++) {
         const nx_mig *m = p.migs[i];
         h->log(c, NEXO_LOG_INFO, "%s (%s%s%s):", m->file, m->from ? m->from : "",
                m->from ? " -> " : "install ", m->to);
+        if (uses_timestamp(m->file))
+            h->log(c, NEXO_LOG_INFO, "  ({{TIMESTAMP}} is shown as the time of this plan; the "
+                   "update uses the time it runs)");
         for (size_t k = 0; !rc && k < m->nops; k++)
             rc = exec_stmts(h, c, db, &m->ops[k], 1);
         for (size_t k = 0; k < m->nscripts; k++)
-            h->log(c, NEXO_LOG_INFO, "  custom script %s", m->scripts[k].path);
+            h->log(c, NEXO_LOG_INFO, "  custom script %s (not run by a dry run%s)",
+                   m->scripts[k].path, db->scratch ? ": what follows it is planned without "
+                   "its changes" : "");
         for (size_t k = 0; k < m->ncleanup; k++)
             h->log(c, NEXO_LOG_INFO, "  cleanup: remove %s%s",
                    m->cleanup[k].kind == NX_CLEANUP_CLEAR_CACHE ? "var/cache/" : "",
                    m->cleanup[k].path);
     }
+    if (txn) {
+        /* the copy is dropped with the work folder either way */
+        int rc2 = rc ? db->driver->rollback(h, c, db->conn) : db->driver->commit(h, c, db->conn);
+        rc = rc ? rc : rc2;
+    }
+    if (!rc)
+        rc = publish_reached(h, c, &p);
     plan_free(&p);
     return rc;
 }
@@ -429,7 +618,11 @@ static int m_run(const struct nexo_host *h, nexo_ctx *c)
     if (!rc && transactional)
         rc = txn_commit(h, c, db);
     if (!rc)
-        h->log(c, NEXO_LOG_INFO, "%zu migration file(s) applied", p.n);
+        h->log(c, NEXO_LOG_INFO, "%zu migration file(s) applied%s%s%s%s", p.n,
+               p.from ? " from " : "", p.from ? p.from : "", p.to ? " to " : "",
+               p.to ? p.to : "");
+    if (!rc)
+        rc = publish_reached(h, c, &p);
     plan_free(&p);
     return rc;
 }

@@ -304,6 +304,11 @@ static int n_run(const struct nexo_host *h, nexo_ctx *c)
 
 static int n_undo(const struct nexo_host *h, nexo_ctx *c)
 {
+    if (on_failure(h, c) && strcmp(h->info(c, "dry_run"), "1") == 0) {
+        /* a dry run drops what it staged: no update failed */
+        h->log(c, NEXO_LOG_DEBUG, "dry run: nothing to mail");
+        return 0;
+    }
     return on_failure(h, c) ? mail_failure(h, c) : 0;
 }
 

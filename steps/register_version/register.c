@@ -4,6 +4,13 @@
  * number, version code, applied_at, description, migration file. The
  * migrate step creates the table when it is missing.
  *
+ * A version is registered only when the migrations to it ran: the
+ * migrate step of the same update says which version the database reached
+ * (shared "migrated.COMPONENT", dbver.h), and anything else is refused,
+ * naming the version the database is at. An integrator's pipeline for a
+ * component that has no database part says so with require_migrations =
+ * no; then the registered version is only checked to be older.
+ *
  * Undo deletes exactly the row this run inserted (found by component,
  * version and the journaled applied_at), so it works in a fresh process
  * and a second time. The update_history row is not this step's: the host
@@ -18,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dbver.h"
 #include "semver.h"
 #include "util.h"
 
@@ -25,6 +33,8 @@ static const struct nexo_setting settings[] = {
     { "component", NULL, 0, "component to register (default: the update's component)" },
     { "version", NULL, 0, "version to register (default: the update's to version)" },
     { "description", NULL, 0, "text for system_versions.description" },
+    { "require_migrations", "yes", 0, "yes: register only the version a migrate step of this "
+      "update brought the database to; no: the component has no database part" },
     { NULL, NULL, 0, NULL },
 };
 
@@ -73,8 +83,16 @@ static int check_inputs(const struct nexo_host *h, nexo_ctx *c, uint64_t *code)
     return check_version(h, c, ver, code);
 }
 
+static int require_migrations(const struct nexo_host *h, nexo_ctx *c)
+{
+    return strcmp(h->setting(c, "require_migrations"), "no") != 0;
+}
+
 static int r_validate(const struct nexo_host *h, nexo_ctx *c)
 {
+    const char *req = h->setting(c, "require_migrations");
+    if (strcmp(req, "yes") != 0 && strcmp(req, "no") != 0)
+        return h->fail(c, NEXO_EINVAL, "require_migrations = %s: expected yes or no", req);
     uint64_t code;
     /* no component fact: a pipeline file checked on its own ('pipeline
      * validate'); only the settings given are checked, the update's facts
@@ -86,6 +104,38 @@ static int r_validate(const struct nexo_host *h, nexo_ctx *c)
         return ver ? check_version(h, c, ver, &code) : 0;
     }
     return check_inputs(h, c, &code);
+}
+
+/* Nothing is registered unless every migration from the registered
+ * version to it ran (docs/updates.md). */
+static int migrations_ran(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *db)
+{
+    const char *comp = component_of(h, c), *ver = version_of(h, c);
+    char *key = nx_migrated_key(comp);
+    const char *reached = h->shared_get(c, key);
+    free(key);
+    char *registered = NULL;
+    int rc = nx_db_registered_version(h, c, db, comp, &registered);
+    if (rc)
+        return rc;
+    nx_err e;
+    if (reached && nx_semver_cmp_str(reached, ver, &e) == 0) {
+        free(registered);
+        return 0;
+    }
+    if (reached)
+        rc = h->fail(c, NEXO_EINVAL, "refused to register %s %s: the migrations of this update "
+                     "brought the database to %s", comp, ver, reached);
+    else if (require_migrations(h, c))
+        rc = h->fail(c, NEXO_EINVAL, "refused to register %s %s: no migrate step of this "
+                     "update brought the database to it (the database is at %s); a component "
+                     "without a database part says require_migrations = no", comp, ver,
+                     registered ? registered : "no registered version");
+    else if (registered && nx_semver_cmp_str(registered, ver, &e) > 0)
+        rc = h->fail(c, NEXO_EINVAL, "refused to register %s %s: the database is at %s, a "
+                     "newer version", comp, ver, registered);
+    free(registered);
+    return rc;
 }
 
 static int exec_op(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *db,
@@ -109,6 +159,8 @@ static int r_run(const struct nexo_host *h, nexo_ctx *c)
     struct nexo_db *db = rc ? NULL : h->db(c);
     if (!rc && !db)
         rc = NEXO_EDB;
+    if (!rc)
+        rc = migrations_ran(h, c, db);
     if (rc)
         return rc;
     const char *comp = component_of(h, c), *ver = version_of(h, c);
@@ -154,9 +206,17 @@ static int r_undo(const struct nexo_host *h, nexo_ctx *c)
 
 static int r_plan(const struct nexo_host *h, nexo_ctx *c)
 {
-    h->log(c, NEXO_LOG_INFO, "would register %s %s in system_versions", component_of(h, c),
-           version_of(h, c) ? version_of(h, c) : "?");
-    return 0;
+    uint64_t code;
+    int rc = check_inputs(h, c, &code);
+    struct nexo_db *db = rc ? NULL : h->db(c);
+    if (!rc && !db)
+        rc = NEXO_EDB;
+    if (!rc)
+        rc = migrations_ran(h, c, db);
+    if (!rc)
+        h->log(c, NEXO_LOG_INFO, "would register %s %s in system_versions (version code "
+               "%llu)", component_of(h, c), version_of(h, c), (unsigned long long)code);
+    return rc;
 }
 
 NEXO_STEP_MODULE = {

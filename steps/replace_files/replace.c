@@ -811,6 +811,8 @@ static int r_validate(const struct nexo_host *h, nexo_ctx *c)
     return rc;
 }
 
+/* The paths it would swap, and (when a release is staged: a dry run
+ * stages it) every file that changes. */
 static int r_plan(const struct nexo_host *h, nexo_ctx *c)
 {
     struct rp r;
@@ -818,8 +820,27 @@ static int r_plan(const struct nexo_host *h, nexo_ctx *c)
     for (size_t i = 0; i < r.managed.n; i++)
         h->log(c, NEXO_LOG_INFO, "would replace %s/%s with the staged one", r.root,
                r.managed.v[i]);
+    const char *staging = h->shared_get(c, NX_SHARED_STAGING);
+    int rc = 0;
+    if (!staging && h->shared_get(c, NX_SHARED_STAGING NX_PDIR_SUFFIX))
+        rc = NEXO_EVERIFY; /* the host refused the folder, message set */
+    else if (!staging)
+        h->log(c, NEXO_LOG_INFO, "nothing is staged (no extract step before this one): the "
+               "files that change are not known");
+    else if (!r.root)
+        rc = h->fail(c, NEXO_EINVAL, "[site] root is not set");
+    if (!rc && staging && (rc = open_root(&r)) == 0) {
+        int sfd = open(staging, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (sfd < 0)
+            rc = h->fail(c, NEXO_EIO, "%s: cannot open the staging folder: %s", staging,
+                         strerror(errno));
+        else {
+            rc = rp_plan_diff(h, c, r.rootfd, sfd, &r.managed, &r.preserve);
+            close(sfd);
+        }
+    }
     rp_free(&r);
-    return 0;
+    return rc;
 }
 
 NEXO_STEP_MODULE = {

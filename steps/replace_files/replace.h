@@ -23,4 +23,10 @@ const char *rp_below(const char *p, const char *q);
 /* Inode of a path (lstat), 0 when it does not exist. */
 unsigned long long rp_ino(const char *path);
 
+/* plandiff.c: log what swapping the staged tree (stagefd) in for the
+ * site's (rootfd) under each managed path changes, file by file: added,
+ * changed, removed, preserved paths left out. */
+int rp_plan_diff(const struct nexo_host *h, nexo_ctx *c, int rootfd, int stagefd,
+                 const struct rp_list *managed, const struct rp_list *preserve);
+
 #endif

@@ -82,6 +82,15 @@ struct nexo_driver_module {
     /* The dialect's name for docs and --dry-run ("postgresql", "mariadb",
      * "sqlite"). */
     const char *dialect;
+    /* Optional (NULL: not offered). A private copy of the connected
+     * database, its schema and rows, for a dry run to execute its plan on
+     * so that it shows exactly the statements the update will run (render
+     * reads the schema, which earlier statements of the plan change):
+     * made in `dir`, the update's private work folder, and connected;
+     * *copy is a connection like connect()'s and disconnect(copy) closes
+     * it (the host removes the work folder). */
+    int (*scratch)(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *dir,
+                   void **copy);
 };
 
 #define NEXO_DRIVER_MIN_SIZE \
@@ -99,6 +108,10 @@ struct nexo_driver_module {
 struct nexo_db {
     const struct nexo_driver_module *driver;
     void *conn;
+    /* 1: a private copy of the database (driver->scratch), what host->db()
+     * gives the plans of a dry run when the driver offers one: a plan may
+     * execute its statements on it. 0: the site's database. */
+    int scratch;
 };
 
 #ifdef __cplusplus

@@ -121,7 +121,9 @@ struct nexo_host {
     const char *(*state_get)(nexo_ctx *c, const char *key);
 
     /* The same for values every later step may read (e.g. the download
-     * step publishes "package_file").
+     * step publishes "package_file"). shared_set also works in plan: a
+     * dry run plans with what earlier plans found (migrate's
+     * "migrated.COMPONENT" for register_version).
      * Private folders (contracts §9): a folder a step made inside a tree
      * another user may write (the staging folder in the site root) is
      * published as KEY = its path together with KEY ".private" =

@@ -5,7 +5,13 @@
  * nexo_step_module` (NEXO_STEP_MODULE below does it). The host calls:
  *   validate  once per instance before any step of the pipeline runs
  *             (check the settings; fail closed),
- *   plan      for --dry-run: log what run would do, change nothing,
+ *   plan      for --dry-run: log what run would do, change nothing.
+ *             In a dry run the steps flagged NEXO_STEP_PRECHECK that lead
+ *             the pipeline (checks, download, verify, extract) are RUN —
+ *             they never change the live site — so that every later
+ *             step plans from the package that would be installed; then
+ *             they are undone (fact "dry_run" is "1" in all of it: an
+ *             undo that would tell the world an update failed must not),
  *   run       do the work; report consistent points with checkpoint();
  *             journal what undo needs with state_set() BEFORE doing it,
  *   undo      put back what run did — also a partial run, also in a fresh
