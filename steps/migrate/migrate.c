@@ -422,7 +422,8 @@ static int ahead_of_files(const struct nexo_host *h, nexo_ctx *c)
 {
     const char *files = version_of(h, c, "from", "from_version");
     const char *mode = h->setting(c, "mode");
-    if (!files || !*files || strcmp(mode, "install") == 0 || !h->info(c, "update_id"))
+    const char *id = h->info(c, "update_id");
+    if (!files || !*files || strcmp(mode, "install") == 0 || !id || strcmp(id, "validate") == 0)
         return 0;
     struct nexo_db *db = h->db(c);
     if (!db)

@@ -151,11 +151,12 @@ rc=$(rc_of "$NX" -c "$T/ww-conf.ini" status)
 check "world-writable configuration: refused naming it" \
     bash -c "test $rc = 1 && grep -q 'ww-conf.ini.*world-writable' '$T/err'"
 
-# Dry run: validates and plans, changes nothing, no journal.
+# Dry run: validates and plans, changes nothing; its journal is closed
+# (archived, outcome planned), none is left waiting.
 reset
 rc=$(rc_of "$NX" -c "$CONF" -n pipeline run "$PIPE")
-check "dry run: exit 0, nothing ran, no journal" \
-    bash -c "test $rc = 0 && ! test -s '$T/fx/record.log' && ! test -d '$STATE/journal' && grep -q 'would create' '$T/err'"
+check "dry run: exit 0, nothing ran, no journal waiting, its own says planned" \
+    bash -c "test $rc = 0 && ! test -s '$T/fx/record.log' && ! test -e '$STATE/journal/current.jnl' && grep -q 'would create' '$T/err' && tail -1 '$STATE'/journal/*.jnl | grep -q '\"outcome\":\"planned\"'"
 
 # pipeline validate / show.
 check "validate: a good file" test "$(rc_of "$NX" -c "$CONF" pipeline validate "$PIPE")" = 0

@@ -97,13 +97,14 @@ fields "pipeline show" \
 js -n core
 check "core -n --json: exit 0" [ "$rc" -eq 0 ] && check "... one document" one_doc
 fields "core -n" \
-    '.outcome == "planned"' '.exit == 0' '.dry_run == true' '.update_id == null' \
+    '.outcome == "planned"' '.exit == 0' '.dry_run == true' ".update_id | test(\"$ID_RE\")" \
     '.component == "core"' '.from_version == "1.0.0"' '.to_version == "1.1.0"' \
     '.installed == "1.0.0"' '.version == "1.1.0"' \
     ".facts[\"param.sha256\"] == \"$SHA110\"" '.facts["param.version"] == "1.1.0"' \
-    "(.steps | length) == $NSTEPS" '.steps | all(.outcome == "planned")' \
-    '.pipeline == "core"' '.error == null' '.log_file == null'
-check "... the plan went to stderr" grep -q 'dry run of pipeline' "$T/err"
+    "(.steps | length) == $NSTEPS" '.steps[0:5] | all(.outcome == "undone")' \
+    '.steps[5:] | all(.outcome == "planned")' \
+    '.pipeline == "core"' '.error == null' '.log_file | test("/logs/")'
+check "... the plan went to stderr" grep -q "dry run .*: pipeline 'core'" "$T/err"
 
 # ---- core: a success --------------------------------------------------------------------
 js -y core

@@ -109,8 +109,12 @@ check "no terminal, no -y: exit 2 (got $rc)" \
 run_nx -n plugin forum
 check "-n plugin forum: exit 0 (got $rc)" test "$rc" = 0
 check "-n: the offer of an install" grep -qx 'plugin:forum (not installed) -> 1.2.0' "$T/out"
-check "-n: the payload is staged in the plugin's folder" \
-    has "/modules/plugins/forum (which package depends on the download)" "$T/err"
+check "-n: the package is verified and staged, its files listed as added to the plugin's folder" \
+    bash -c "grep -q '\[verify\] done' '$T/err' && grep -q '\[extract\] extracting .*plugin:forum 1.2.0' '$T/err' && grep -q '+ modules/plugins/forum/version.php' '$T/err'"
+check "-n: its install.xml planned as SQL from the staged package" \
+    bash -c "grep -q 'modules/plugins/forum/database/schema/install.xml (install 1.0.0)' '$T/err' && grep -qi 'CREATE TABLE.*forum_posts' '$T/err'"
+check "-n: nothing staged or installed is left" \
+    bash -c "! test -e '$T/site/modules/plugins/forum' && ! ls -a '$T/site' | grep -q '^\.nexo-'"
 check "-n: the plugin's folder is the one path replaced" \
     has "would replace $T/site/modules/plugins/forum with the staged one" "$T/err"
 run_nx --json -n plugin:forum --to 1.1.0

@@ -51,13 +51,26 @@ static int t_commit(const struct nexo_host *h, nexo_ctx *c)
     return 0;
 }
 
+static int fail_plan_at = -1;  /* step index whose plan fails */
+
+static int t_plan(const struct nexo_host *h, nexo_ctx *c)
+{
+    ev('p', h, c);
+    /* a plan tells later plans what it found */
+    if (h->shared_set(c, "planned", h->info(c, "step")) != 0)
+        return NEXO_EIO;
+    if (idx_of(h, c) == fail_plan_at)
+        return (h->fail)(c, NEXO_ERROR, "planned plan failure");
+    return 0;
+}
+
 static const struct nexo_step_module change_step = {
-    NEXO_STEP_HEADER, .name = "t", .version = "1.0.0", .run = t_run, .undo = t_undo,
-    .commit = t_commit,
+    NEXO_STEP_HEADER, .name = "t", .version = "1.0.0", .plan = t_plan, .run = t_run,
+    .undo = t_undo, .commit = t_commit,
 };
 static const struct nexo_step_module check_step = {
     NEXO_STEP_HEADER, .name = "t", .version = "1.0.0", .flags = NEXO_STEP_PRECHECK,
-    .run = t_run, .undo = t_undo, .commit = t_commit,
+    .plan = t_plan, .run = t_run, .undo = t_undo, .commit = t_commit,
 };
 
 static nx_module mods[MAXN];
@@ -120,12 +133,32 @@ static int execute(nx_pipeline *p, nx_config *cfg)
     return code;
 }
 
+/* A dry run with a journal: its exit code and the journal's outcome. */
+static int dry_run(nx_pipeline *p, nx_config *cfg, char *outcome, size_t len)
+{
+    for (size_t i = 0; i < p->nsteps; i++)
+        p->steps[i].mod = &mods[i];
+    nx_run r;
+    nx_run_init(&r, &quiet, cfg, p, NULL, NULL);
+    r.dry_run = 1;
+    nx_err e;
+    r.j = nx_journal_create(nx_config_get(cfg, "paths", "state"),
+                            json_pack("{s:s}", "id", "test-dry"), &e);
+    ck_assert_msg(r.j != NULL, "%s", e.msg);
+    int code = nx_engine_dry_run(&r, &e);
+    snprintf(outcome, len, "%s", r.outcome ? r.outcome : "");
+    nx_journal_close(r.j);
+    r.j = NULL;
+    nx_run_free(&r);
+    return code;
+}
+
 static void setup(void)
 {
     snprintf(state_dir, sizeof state_dir, "/tmp/nx-engine-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(state_dir));
     nevents = 0;
-    fail_run_at = fail_undo_at = -1;
+    fail_run_at = fail_undo_at = fail_plan_at = -1;
 }
 
 static void teardown(void)
@@ -199,6 +232,55 @@ START_TEST(precheck_failure_exits_1)
     nx_config *cfg = make_config();
     nx_pipeline *p = make_pipeline(3, 2);
     ck_assert_int_eq(execute(p, cfg), NX_EXIT_FAILED);
+    free_pipeline(p);
+    nx_config_free(cfg);
+    teardown();
+}
+END_TEST
+
+/* A dry run runs the leading prechecks, plans the rest (a plan may set
+ * shared state), then undoes what ran; nothing is committed. */
+START_TEST(dry_run_runs_leading_prechecks)
+{
+    setup();
+    nx_config *cfg = make_config();
+    /* s1 s2 prechecks, s3 s4 change the site */
+    nx_pipeline *p = make_pipeline(4, 2);
+    char outcome[32];
+    ck_assert_int_eq(dry_run(p, cfg, outcome, sizeof outcome), NX_EXIT_OK);
+    ck_assert_str_eq(outcome, "planned");
+    const char *want[] = { "r1", "r2", "p3", "p4", "u2", "u1" };
+    ck_assert_uint_eq(nevents, 6);
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_str_eq(events[i], want[i]);
+    free_pipeline(p);
+    nx_config_free(cfg);
+    teardown();
+    /* a failing plan: refused (exit 1), what ran is still undone */
+    setup();
+    fail_plan_at = 2;
+    cfg = make_config();
+    p = make_pipeline(4, 2);
+    ck_assert_int_eq(dry_run(p, cfg, outcome, sizeof outcome), NX_EXIT_FAILED);
+    ck_assert_str_eq(outcome, "refused");
+    const char *want2[] = { "r1", "r2", "p3", "u2", "u1" };
+    ck_assert_uint_eq(nevents, 5);
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_str_eq(events[i], want2[i]);
+    free_pipeline(p);
+    nx_config_free(cfg);
+    teardown();
+    /* a precheck after a step that changes the site is only planned */
+    setup();
+    cfg = make_config();
+    p = make_pipeline(3, 0);
+    mods[0].step = &check_step;
+    mods[2].step = &check_step;
+    ck_assert_int_eq(dry_run(p, cfg, outcome, sizeof outcome), NX_EXIT_OK);
+    const char *want3[] = { "r1", "p2", "p3", "u1" };
+    ck_assert_uint_eq(nevents, 4);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_str_eq(events[i], want3[i]);
     free_pipeline(p);
     nx_config_free(cfg);
     teardown();
@@ -300,6 +382,7 @@ int main(void)
     tcase_add_test(tc, unwind_every_k);
     tcase_add_test(tc, success_commits_in_order);
     tcase_add_test(tc, precheck_failure_exits_1);
+    tcase_add_test(tc, dry_run_runs_leading_prechecks);
     tcase_add_test(tc, undo_failure_then_resume);
     tcase_add_test(tc, journal_torn_and_corrupt);
     suite_add_tcase(s, tc);
