@@ -99,6 +99,20 @@ check "[$DRV] the 1.4.0 -> 1.5.0 custom script ran once" \
     test "$(grep -c 'custom script ran for 1.4.0 -> 1.5.0' "$T/run")" = 1
 check "[$DRV] files and database at 1.5.0" test "$(site_version_disk) $(site_version_db)" = "1.5.0 1.5.0"
 
+# ---- a dry run killed halfway is unwound by recover ------------------------
+site_snapshot before_kill
+hist0=$(n_history)
+rc=0; NEXO_FAULT=extract:after-run:kill quiet_kill "${NXC[@]}" -n core --to 1.5.1 > "$T/out" 2>&1 || rc=$?
+check "[$DRV] dry run killed after extract: a journal waits" test -e "$T/state/journal/current.jnl"
+check "[$DRV] dry run killed: the staging folder is there" bash -c "ls -a '$T/site' | grep -q '^\.nexo-staging-'"
+rc=0; "${NXC[@]}" recover > "$T/out" 2>&1 || rc=$?
+check "[$DRV] recover after a killed dry run: exit 0 (got $rc)" test "$rc" = 0
+check "[$DRV] recover after a killed dry run: staging, download and journal gone, lock free" site_clean
+check "[$DRV] recover after a killed dry run: downloads empty" \
+    test -z "$(ls -A "$T/state/downloads" 2>/dev/null)"
+check "[$DRV] recover after a killed dry run: site and database unchanged" site_same before_kill
+check "[$DRV] recover after a killed dry run: no history row" test "$(n_history)" = "$hist0"
+
 # ---- a release without a database/ folder ----------------------------------
 rc=0; "${NXC[@]}" -n core --to 1.5.1 > "$T/plan" 2>&1 || rc=$?
 check "[$DRV] no database/ folder: -n exits 0 (got $rc)" test "$rc" = 0
