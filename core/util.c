@@ -150,6 +150,22 @@ char *nx_xasprintf(const char *fmt, ...)
     return p;
 }
 
+ssize_t nx_read_full(int fd, void *buf, size_t len)
+{
+    size_t n = 0;
+    while (n < len) {
+        ssize_t r = read(fd, (char *)buf + n, len - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
 int nx_read_file(const char *path, char **out, size_t *len, size_t max, nx_err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

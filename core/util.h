@@ -3,6 +3,7 @@
 #define NX_UTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdarg.h>
 
 #define NX_ERRLEN 2048
@@ -39,6 +40,9 @@ char *nx_xstrdup(const char *s);
 char *nx_xstrndup(const char *s, size_t n);
 char *nx_xasprintf(const char *fmt, ...) NX_PRINTF(1, 2);
 
+/* Read len bytes from fd, fewer only at its end (EINTR retried): the
+ * count, or -1 with errno. */
+ssize_t nx_read_full(int fd, void *buf, size_t len);
 /* Read a whole file (NUL-terminated); *len gets its length. */
 int nx_read_file(const char *path, char **out, size_t *len, size_t max, nx_err *e);
 /* Write a file atomically: a temp file with a random name created with

@@ -1183,6 +1183,23 @@ static int drop_listed(const struct nexo_host *h, nexo_ctx *c, struct myconn *m)
  * Needs the CREATE privilege on the server. */
 #define SCRATCH_ROWS "10000"
 
+/* "<verb>`t`<link>`from`.`t`" on k: a table of the scratch copy made from
+ * the site's database `from`. */
+static int copy_stmt(const struct nexo_host *h, nexo_ctx *c, struct myconn *k, const char *verb,
+                     const char *link, const char *from, const char *table)
+{
+    struct sb b = { 0 };
+    sb_add(&b, verb);
+    sb_ident(&b, table);
+    sb_add(&b, link);
+    sb_ident(&b, from);
+    sb_add(&b, ".");
+    sb_ident(&b, table);
+    int rc = text_stmt(h, c, k, b.p, NULL, NULL);
+    free(b.p);
+    return rc;
+}
+
 static int my_scratch(const struct nexo_host *h, nexo_ctx *c, void *conn, const char *dir,
                       void **copy)
 {
@@ -1234,25 +1251,9 @@ static int my_scratch(const struct nexo_host *h, nexo_ctx *c, void *conn, const 
                    "TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
                    "AND TABLE_TYPE = 'BASE TABLE'", take_pair, &l);
     for (size_t i = 0; i + 1 < l.n && !rc; i += 2) {
-        struct sb t = { 0 }, r = { 0 };
-        sb_add(&t, "CREATE TABLE ");
-        sb_ident(&t, l.v[i + 1]);
-        sb_add(&t, " LIKE ");
-        sb_ident(&t, m->name);
-        sb_add(&t, ".");
-        sb_ident(&t, l.v[i + 1]);
-        rc = text_stmt(h, c, k, t.p, NULL, NULL);
-        if (!rc && strcmp(l.v[i], "rows") == 0) {
-            sb_add(&r, "INSERT INTO ");
-            sb_ident(&r, l.v[i + 1]);
-            sb_add(&r, " SELECT * FROM ");
-            sb_ident(&r, m->name);
-            sb_add(&r, ".");
-            sb_ident(&r, l.v[i + 1]);
-            rc = text_stmt(h, c, k, r.p, NULL, NULL);
-        }
-        free(t.p);
-        free(r.p);
+        rc = copy_stmt(h, c, k, "CREATE TABLE ", " LIKE ", m->name, l.v[i + 1]);
+        if (!rc && strcmp(l.v[i], "rows") == 0)
+            rc = copy_stmt(h, c, k, "INSERT INTO ", " SELECT * FROM ", m->name, l.v[i + 1]);
     }
     for (size_t i = 0; i < l.n; i++)
         free(l.v[i]);

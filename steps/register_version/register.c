@@ -152,15 +152,22 @@ static int exec_op(const struct nexo_host *h, nexo_ctx *c, struct nexo_db *db,
     return rc;
 }
 
+/* What run and plan check first: the inputs, the database, and that the
+ * migrations to the version ran. */
+static int ready(const struct nexo_host *h, nexo_ctx *c, uint64_t *code, struct nexo_db **db)
+{
+    int rc = check_inputs(h, c, code);
+    *db = rc ? NULL : h->db(c);
+    if (!rc && !*db)
+        rc = NEXO_EDB;
+    return rc ? rc : migrations_ran(h, c, *db);
+}
+
 static int r_run(const struct nexo_host *h, nexo_ctx *c)
 {
     uint64_t code;
-    int rc = check_inputs(h, c, &code);
-    struct nexo_db *db = rc ? NULL : h->db(c);
-    if (!rc && !db)
-        rc = NEXO_EDB;
-    if (!rc)
-        rc = migrations_ran(h, c, db);
+    struct nexo_db *db;
+    int rc = ready(h, c, &code, &db);
     if (rc)
         return rc;
     const char *comp = component_of(h, c), *ver = version_of(h, c);
@@ -207,12 +214,8 @@ static int r_undo(const struct nexo_host *h, nexo_ctx *c)
 static int r_plan(const struct nexo_host *h, nexo_ctx *c)
 {
     uint64_t code;
-    int rc = check_inputs(h, c, &code);
-    struct nexo_db *db = rc ? NULL : h->db(c);
-    if (!rc && !db)
-        rc = NEXO_EDB;
-    if (!rc)
-        rc = migrations_ran(h, c, db);
+    struct nexo_db *db;
+    int rc = ready(h, c, &code, &db);
     if (!rc)
         h->log(c, NEXO_LOG_INFO, "would register %s %s in system_versions (version code "
                "%llu)", component_of(h, c), version_of(h, c), (unsigned long long)code);

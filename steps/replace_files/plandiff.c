@@ -59,23 +59,6 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Up to len bytes, fewer only at the end of the file; -1 on error. */
-static ssize_t read_full(int fd, char *buf, size_t len)
-{
-    size_t n = 0;
-    while (n < len) {
-        ssize_t r = read(fd, buf + n, len - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    return (ssize_t)n;
-}
-
 /* The sorted names in folder fd (fd stays open). */
 static char **names_of(int fd, size_t *n)
 {
@@ -108,7 +91,7 @@ static int bytes_differ(int adir, int bdir, const char *name)
     int differ = a < 0 || b < 0;
     char ba[65536], bb[65536];
     while (!differ) {
-        ssize_t na = read_full(a, ba, sizeof ba), nb = read_full(b, bb, sizeof bb);
+        ssize_t na = nx_read_full(a, ba, sizeof ba), nb = nx_read_full(b, bb, sizeof bb);
         if (na < 0 || nb < 0 || na != nb || memcmp(ba, bb, (size_t)na) != 0)
             differ = 1;
         else if (na == 0)
