@@ -638,6 +638,21 @@ static int nothing_offered(struct cli *c, const nx_check *chk, const nx_componen
     return NX_EXIT_OK;
 }
 
+/* The database's version is the truth (docs/updates.md): files ahead of
+ * it are said (the update migrates from the database's version first); a
+ * database ahead of the files refuses the update before it is offered
+ * (1), naming both. */
+static int db_refuses(struct cli *c, const nx_component *k)
+{
+    char *msg = NULL;
+    int st = nx_db_state(k->name, k->installed, k->registered, &msg);
+    if (msg)
+        nx_log(&c->out, st == NX_DB_DB_AHEAD ? NEXO_LOG_ERROR : NEXO_LOG_WARN, NULL, "%s: %s",
+               k->name, msg);
+    free(msg);
+    return st == NX_DB_DB_AHEAD;
+}
+
 /* --force: say which conflicts with what is installed are overridden. */
 static void warn_forced(struct cli *c, const nx_component *k, const nx_release *r)
 {
@@ -667,6 +682,8 @@ int cli_update_component(struct cli *c, const char *component, const struct upda
     if (chk && !k) {
         nx_log(&c->out, NEXO_LOG_ERROR, NULL, "%s: not a component (core or plugin:SLUG)",
                component);
+    } else if (k && db_refuses(c, k)) {
+        code = NX_EXIT_FAILED;
     } else if (k) {
         from = k->installed ? nx_xstrdup(k->installed) : NULL;
         const nx_release *blocked = o.to ? NULL : nx_component_php_blocked(k);

@@ -133,11 +133,18 @@ for dry in "" -n; do
     rc=0; "${NXC[@]}" $dry -y core --to 1.5.1 > "$T/out" 2>&1 || rc=$?
     check "[$DRV] database ahead ${dry:-(real run)}: exit 1 (got $rc)" test "$rc" = 1
     check "[$DRV] database ahead ${dry:-(real run)}: the refusal names both versions" \
-        grep -q "the database of core is at 1.5.1, ahead of the files' version 1.3.0: refused" "$T/out"
+        grep -q "core: refused: the database is at 1.5.1, ahead of the files' 1.3.0" "$T/out"
     check "[$DRV] database ahead ${dry:-(real run)}: nothing changed" site_same ahead
 done
 check "[$DRV] database ahead: no maintenance mode, no backup taken" \
     bash -c "! grep -q '\[maintenance-on\] running\|\[backup\] running' '$T/out'"
+# the migrate step refuses it as well, before any step ran (a pipeline run
+# directly, an integrator's pipeline)
+rc=0; "${NXC[@]}" -y pipeline run "$PREFIX/etc/nexo-update/pipelines/db.ini" --component core --from 1.3.0 --to 1.5.1 > "$T/out" 2>&1 || rc=$?
+check "[$DRV] database ahead, db.ini run directly: exit 1 (got $rc)" test "$rc" = 1
+check "[$DRV] database ahead, db.ini run directly: migrate names both versions" \
+    grep -q "the database of core is at 1.5.1, ahead of the files' version 1.3.0: refused" "$T/out"
+check "[$DRV] database ahead, db.ini run directly: nothing changed" site_same ahead
 by_hand 1.5.1
 
 # ---- nothing registers a version no migration brought the database to -----
