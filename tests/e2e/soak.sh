@@ -24,10 +24,11 @@
 # "ended": after the journal was closed; "finished": the update was over
 # before the delay ran out), and the time taken.
 #
-# Runtime (2 cores shared with three other engineers' builds, load 7-10,
-# measured 2026-12-08): SQLite 100 runs in 196 s, PostgreSQL 30 in 150 s,
-# MariaDB 30 in 106 s (about 2, 5 and 3.5 s a run: the killed update, the
-# checks, the next update, the put-back). An idle machine runs faster.
+# Runtime (2 cores shared with three other engineers' builds, load 6-8,
+# through ctest, 2026-12-08): SQLite 100 runs in 142 s, PostgreSQL 30 in
+# 135 s, MariaDB 30 in 102 s (about 1.4, 4.5 and 3.4 s a run: the killed
+# update, recover, the checks, the next update, the put-back); at load 9-12
+# up to 200 s on SQLite.
 #
 # Usage: soak.sh PREFIX TESTMODS DRIVER
 here=$(cd "$(dirname "$0")" && pwd)
