@@ -744,12 +744,12 @@ static int open_snapshot_file(const struct nexo_host *h, nexo_ctx *c, const char
 }
 
 static int backup_via(const struct nexo_host *h, nexo_ctx *c, struct sq_conn *k, const char *tmp,
-                      const char *path)
+                      const char *path, const char *what)
 {
     sqlite3 *dst = NULL;
     int rc = open_snapshot_file(h, c, tmp, &dst);
     if (!rc)
-        rc = copy_db(h, c, dst, k->db, "backup", path);
+        rc = copy_db(h, c, dst, k->db, what, path);
     /* a standalone file even when the live database uses WAL */
     if (!rc && sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK)
         rc = h->fail(c, NEXO_EDB, "backup %s: %s", path, sqlite3_errmsg(dst));
@@ -777,7 +777,7 @@ static int d_backup(const struct nexo_host *h, nexo_ctx *c, void *conn, const ch
     if (!sqlite3_get_autocommit(k->db))
         return h->fail(c, NEXO_EINVAL, "backup %s: a transaction is open on %s", path, k->path);
     char *tmp = nx_xasprintf("%s.tmp-%ld", path, (long)getpid());
-    int rc = backup_via(h, c, k, tmp, path);
+    int rc = backup_via(h, c, k, tmp, path, "backup");
     if (rc) {
         char *journal = nx_xasprintf("%s-journal", tmp);
         unlink(journal);
@@ -800,7 +800,7 @@ static int d_scratch(const struct nexo_host *h, nexo_ctx *c, void *conn, const c
     *copy = NULL;
     char *path = nx_path_join(dir, "dry-run-copy.sqlite");
     char *tmp = nx_xasprintf("%s.tmp-%ld", path, (long)getpid());
-    int rc = backup_via(h, c, k, tmp, path);
+    int rc = backup_via(h, c, k, tmp, path, "copy for the plan");
     if (rc)
         unlink(tmp);
     free(tmp);
