@@ -100,6 +100,14 @@ static json_t *interrupted(const char *state)
         free(cur);
         return json_null();
     }
+    if (nx_journal_unstarted(cur, &e) == 1) {
+        /* stopped while its journal was created: nothing ran under it */
+        json_t *r = json_pack("{s:s, s:s, s:s}", "journal", cur, "phase", "unstarted",
+                              "message", "an update stopped while creating its journal, before "
+                              "any step ran: 'nexo-update recover' closes it (nothing to undo)");
+        free(cur);
+        return r;
+    }
     if (nx_journal_read(cur, &records, &torn, &e) != 0) {
         json_t *r = json_pack("{s:s, s:s}", "journal", cur, "error", e.msg);
         free(cur);
@@ -301,6 +309,11 @@ static void print_text(json_t *s)
     if (json_object_get(u, "error")) {
         printf("interrupted:  unreadable journal: %s\n",
                json_string_value(json_object_get(u, "error")));
+        return;
+    }
+    if (json_object_get(u, "message")) {
+        printf("interrupted:  %s (%s)\n", json_string_value(json_object_get(u, "message")),
+               json_string_value(json_object_get(u, "journal")));
         return;
     }
     time_t t = (time_t)json_integer_value(json_object_get(u, "started_at"));

@@ -298,10 +298,18 @@ static int changed_site(const nx_run *r, const struct nx_stepst *st)
     return 0;
 }
 
+static void history(nx_run *r)
+{
+    if (r->record_history)
+        nx_run_record_history(r, r->outcome, r->history_error ? r->history_error
+                                             : r->error[0] ? r->error : NULL, r->history_t0);
+}
+
 static int finish(nx_run *r, const char *outcome, json_t *fields, int code)
 {
     nx_err e;
     r->outcome = outcome;
+    history(r);
     if (nx_journal_end(r->j, outcome, fields, &e) != 0) {
         nx_log(r->out, NEXO_LOG_ERROR, NULL, "%s", e.msg);
         return NX_EXIT_ROLLBACK_FAILED;
@@ -319,6 +327,7 @@ static int after_failure(nx_run *r, struct nx_stepst *st, const char *error)
         nx_log(r->out, NEXO_LOG_ERROR, NULL,
                "the rollback did not complete; the journal %s keeps what is left to undo: "
                "fix the cause, then run 'nexo-update recover'", nx_journal_path(r->j));
+        history(r);
         return NX_EXIT_ROLLBACK_FAILED;
     }
     json_t *f = json_pack("{s:b, s:s?, s:b}", "changed", changed, "error", error, "recovered",

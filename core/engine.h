@@ -74,6 +74,12 @@ typedef struct nx_run {
     char db_error[NX_ERRLEN];
     long long started_ms;
     const char *outcome;       /* "success" "rolled_back" "rollback_failed" when known */
+    /* The update_history row is written when the outcome is known, BEFORE
+     * the journal's end record: a kill between the two leaves the journal
+     * open, and recover writes the row again (it replaces the earlier). */
+    int record_history;        /* write it (not for dry runs and tests) */
+    long long history_t0;      /* started_at, epoch seconds */
+    const char *history_error; /* the error to record (recover: the first failure) */
     char error[NX_ERRLEN];     /* the failure that started the unwinding */
 } nx_run;
 

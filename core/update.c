@@ -260,10 +260,9 @@ static int run_locked(const nx_out *out, const nx_config *cfg, const struct nx_u
                "the rest plan; then what ran is dropped: nothing on the site changes");
         code = nx_engine_dry_run(&r, &e);
     } else {
-        long long t0 = nx_now_ms() / 1000;
+        r.record_history = 1;
+        r.history_t0 = nx_now_ms() / 1000;
         code = nx_engine_execute(&r);
-        if (r.outcome)
-            nx_run_record_history(&r, r.outcome, r.error[0] ? r.error : NULL, t0);
     }
     if (code != NX_EXIT_ROLLBACK_FAILED && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);
@@ -430,10 +429,11 @@ static int recover_locked(const nx_out *out, const char *state, nx_faults *fault
         code = dblock == 1 ? NX_EXIT_LOCKED : NX_EXIT_ROLLBACK_FAILED;
         goto out;
     }
+    r.record_history = !r.dry_run;
+    r.history_t0 = json_integer_value(json_object_get(begin, "t")) / 1000;
+    /* the first failure the journal recorded, else "interrupted" */
+    r.history_error = first_failure(records, NULL);
     code = nx_engine_resume(&r, records);
-    if (r.outcome && !r.dry_run)
-        nx_run_record_history(&r, r.outcome, first_failure(records, r.error),
-                              json_integer_value(json_object_get(begin, "t")) / 1000);
     const char *work = json_string_value(json_object_get(r.info, "work_dir"));
     if (code == NX_EXIT_OK && work && *work && nx_rmtree(work, &e) != 0)
         nx_log(out, NEXO_LOG_WARN, NULL, "%s", e.msg);

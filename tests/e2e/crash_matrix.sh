@@ -110,6 +110,8 @@ unstarted() { # unstarted NAME CONTENT (printf format)
     rc=0; "$NX" -c "$CONF" pipeline run "$PIPE" -y > "$T/out" 2>&1 || rc=$?
     check "$name: an update refuses while it waits (exit $rc)" \
         bash -c "test $rc = 1 && grep -q \"run 'nexo-update recover' first\" '$T/out'"
+    check "$name: status says no step ran and recover closes it" \
+        bash -c "'$NX' -c '$CONF' status 2>&1 | grep -q \"^interrupted:  an update stopped while creating its journal, before any step ran: 'nexo-update recover' closes it\""
     rc=0; "$NX" -c "$CONF" recover > "$T/out" 2>&1 || rc=$?
     check "$name: recover exits 0 (got $rc)" test "$rc" = 0
     [ "$rc" = 0 ] || sed 's/^/#   /' "$T/out" | head -n 5

@@ -129,7 +129,7 @@ check "... then recover's own lines" \
              grep -q ' info \[migrate\] undone in ' '$T/rpart' && grep -q ' info \[-\] update $KID: recovered' '$T/rpart'"
 check "... every line recover printed is in it" in_log "$KLOG" "$T/rout" "$T/rerr"
 check "... history --id shows the recovered attempt's steps" \
-    bash -c "'$NX' -c '$CONF' history --id $KID | grep -Eq '^    migrate +failed .*undo done'"
+    bash -c "'$NX' -c '$CONF' history --id $KID | grep -Eq '^    migrate +interrupted .*undo done'"
 
 # ---- no log ------------------------------------------------------------------------------------
 rm -f "$FLOG"
@@ -249,7 +249,7 @@ check "... its log has everything" \
 rc=0; NEXO_FAULT=replace:after-run:fail "${NXC[@]}" -q -y rollback > "$T/out" 2> "$T/err" || rc=$?
 check "-q a failing rollback: exit 3, only error lines" \
     bash -c "[ $rc -eq 3 ] && [ ! -s '$T/out' ] && [ -s '$T/err' ] && ! grep -v '^error: ' '$T/err'"
-for cmd in "check" "list" "status" "history" "verify" "backups list" "pipeline show core" "history --id $QID"; do
+for cmd in "check" "list" "status" "history" "verify core" "backups list" "pipeline show core" "history --id $QID"; do
     rc=0; "${NXC[@]}" -q $cmd > "$T/out" 2> "$T/err" || rc=$?
     check "-q $cmd: its report on stdout, nothing on stderr (exit $rc)" \
         bash -c "[ $rc -eq 0 ] && [ -s '$T/out' ] && [ ! -s '$T/err' ]"
