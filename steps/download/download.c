@@ -1109,6 +1109,17 @@ static int d_undo(const struct nexo_host *h, nexo_ctx *c)
     if (!file)
         return 0;
     char *part = nx_xasprintf("%s.part", file);
+    if (strcmp(h->info(c, "dry_run"), "1") == 0) {
+        /* a dry run leaves nothing behind: the real run fetches again */
+        int had = access(file, F_OK) == 0;
+        rc = remove_file(h, c, file);
+        if (!rc)
+            rc = remove_file(h, c, part);
+        if (!rc && had)
+            h->log(c, NEXO_LOG_INFO, "removed %s (a dry run keeps nothing)", file);
+        free(part);
+        return rc;
+    }
     if (access(file, F_OK) == 0)
         h->log(c, NEXO_LOG_INFO, "keeping %s (verified) for the next attempt", file);
     else if (access(part, F_OK) == 0)

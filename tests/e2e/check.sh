@@ -279,8 +279,8 @@ if [ -f "$here/http.sh" ] && { command -v nginx || test -x /usr/sbin/nginx; } > 
         printf '[pipeline]\nname = core\n[download]\nmodule = download\n' > "$T/pipelines/core.ini"
         conf "url = $HTTP_URL/index.json" "trusted_keys = keys"
         rc=$(rc_of "$NX" -c "$CONF" -n core)
-        check "core -n: the download step plans the offered package, exit 0 (got $rc)" \
-            bash -c "test $rc = 0 && grep -q 'would download $HTTP_URL/core/nexosupport-1.1.0.tar.gz (1000 bytes, sha256 $SHA110)' '$T/err'"
+        check "core -n: the download step fetches the offered package, then the dry run drops it (exit $rc)" \
+            bash -c "test $rc = 0 && grep -q '$HTTP_URL/core/nexosupport-1.1.0.tar.gz' '$T/err' && grep -q '\[download\] done' '$T/err' && grep -q '\[download\] undone' '$T/err' && test -z \"\$(ls -A '$T/state/downloads' 2>/dev/null)\""
         mv "$T/core.ini.full" "$T/pipelines/core.ini"
     fi
     conf "url = $HTTP_URL/nope/index.json" "trusted_keys = keys"
@@ -405,7 +405,7 @@ check "core -n: version, sha256, size, url, changelog" \
     bash -c "grep -q '^  version:    1.1.0' '$T/out' && grep -q '^  sha256:     $SHA110' '$T/out' && grep -q '^  size:       1000 bytes' '$T/out' && grep -q '^  url:        file://$REPO/core/nexosupport-1.1.0.tar.gz' '$T/out' && grep -q '^    - change one' '$T/out'"
 check "core -n: the pipeline is planned (or names what it misses), exit 0 or 1 (got $rc)" \
     bash -c "test $rc = 0 -o $rc = 1 && grep -q 'core' '$T/err'"
-check "core -n: nothing changed, no journal" test ! -e "$T/state/journal"
+check "core -n: nothing changed, no journal waiting" test ! -e "$T/state/journal/current.jnl"
 rc=$(rc_of "$NX" -c "$CONF" --dry-run --json core)
 check "core --dry-run --json: the offer facts" \
     jqt ".version == \"1.1.0\" and (.facts | .[\"param.sha256\"] == \"$SHA110\" and .[\"param.download_url\"] == \"file://$REPO/core/nexosupport-1.1.0.tar.gz\" and .[\"param.size_bytes\"] == \"1000\" and .[\"param.component\"] == \"core\" and .[\"param.version\"] == \"1.1.0\" and .[\"param.installed\"] == \"1.0.0\" and .[\"param.allow_downgrade\"] == \"0\" and .[\"param.signature\"] == \"c2lnbmF0dXJlLW9mLXRoZS1wYWNrYWdl\")"
